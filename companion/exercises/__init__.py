@@ -1,0 +1,1 @@
+"""Self-checks for the exercises: one small module per chapter, ``companion.exercises.<chapter>``."""
