@@ -52,12 +52,12 @@ def wants_cpu_torch() -> bool:
 
 
 def install_torch() -> None:
-    torch = pinned("torch")
-    pip = [PY, "-m", "pip", "install", "-q", "-c", "constraints.txt"]
-    # A CPU wheel already on this machine (a wheel cache or find-links folder) wins;
+    """Install the pinned torch alone (its dependencies come with requirements.txt)."""
+    pip = [PY, "-m", "pip", "install", "-q", "--no-deps", pinned("torch")]
+    # A CPU wheel already on this machine (a find-links folder or wheel cache) wins;
     # otherwise the CPU index of the PyTorch project.
-    if run(*pip, "--no-index", torch, check=False) != 0:
-        run(*pip, "--index-url", CPU_TORCH_INDEX, "--extra-index-url", "https://pypi.org/simple", torch)
+    if run(*pip, "--no-index", check=False) != 0:
+        run(*pip, "--index-url", CPU_TORCH_INDEX)
 
 
 def setup() -> None:
