@@ -7,22 +7,21 @@ Submodules load on first use (``companion.bpe``, ``companion.lsh`` ...), so
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
-    "device", "data", "bpe", "lsh", "decoding", "metrics", "reversible", "memory",
-    "gpt", "attention", "train", "pretrained", "transfer", "icl", "scaling",
-    "plotting", "exercises",
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
+    try:
         return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'companion' has no attribute {name!r}")
+    except ModuleNotFoundError as error:
+        if error.name == f"{__name__}.{name}":
+            raise AttributeError(f"module 'companion' has no attribute {name!r}") from None
+        raise
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _SUBMODULES)
+    modules = {info.name for info in pkgutil.iter_modules(__path__)}
+    return sorted(set(globals()) | modules)

@@ -1,0 +1,44 @@
+"""The course's own rules for chapters, checked on the MyST sources and the built site."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT, toc_chapters
+
+CHAPTERS = toc_chapters()
+HTML = ROOT / "_build" / "html"
+
+
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_follows_the_course_rules(source: Path):
+    text = source.read_text(encoding="utf-8")
+    exercises = re.findall(r"^`{3,}\{exercise\}", text, flags=re.M)
+    solutions = re.findall(r"^`{3,}\{solution\}[^\n]*\n(?::label:[^\n]*\n)?:class: dropdown", text, flags=re.M)
+    assert len(exercises) >= 3, f"{source.name}: {len(exercises)} exercises, at least 3 expected"
+    assert len(solutions) == len(exercises), f"{source.name}: every solution must be a hidden dropdown"
+    assert "companion.exercises" in text, f"{source.name}: exercises need companion.exercises self-checks"
+    assert re.search(r"^\s*assert ", text, flags=re.M), f"{source.name}: the headline result must be asserted"
+    assert re.search(r"[\uac00-\ud7a3]", text), f"{source.name}: the Korean title of the topic is missing"
+    assert "tqdm.auto" not in text and "tqdm.notebook" not in text, "widget progress bars fetch scripts from a CDN"
+
+
+def test_toc_has_one_part_per_written_topic():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc["parts"]:
+        assert part["chapters"], f"part {part['caption']!r} is empty"
+
+
+@pytest.mark.skipif(not HTML.exists(), reason="the book is not built (python3 make.py book)")
+def test_math_is_served_by_the_site_itself():
+    # An offline reader must see rendered math, so MathJax must come from _static, never a CDN.
+    pages = [p for p in HTML.rglob("*.html") if 'class="math' in p.read_text(encoding="utf-8")]
+    assert pages, "no built page contains math"
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, flags=re.I)
+        assert scripts, f"{page.name} has math but loads no MathJax"
+        assert all("_static/mathjax" in s and "://" not in s for s in scripts), f"{page.name}: {scripts}"
