@@ -1,0 +1,150 @@
+"""Chunked feed-forward: the Reformer's third memory saving (Kitaev, Kaiser, Levskaya 2020).
+
+A transformer's feed-forward layer, Linear(d_model, d_ff) -> activation -> Linear(d_ff, d_model), works on
+every position separately. Its hidden activations have shape (..., L, d_ff), and d_ff is usually four times
+d_model or more, so for long sequences this one intermediate tensor is the largest thing in the layer.
+Because positions do not interact, the layer can run on c positions at a time and concatenate the results:
+the output is the same, and only a (..., c, d_ff) hidden tensor exists at any moment.
+
+That saves memory whenever nothing keeps the hidden tensor alive: inference, and the recomputation inside
+the backward pass of reversible layers. An ordinary training step stores every chunk's hidden tensor for
+the backward pass anyway; ``recompute=True`` stores only each chunk's input and recomputes the chunk in
+the backward pass (activation checkpointing per chunk), so the backward too holds one chunk at a time.
+
+At the end: stacks of residual feed-forward blocks and the cases that the Reformer chapters measure with
+`companion.memory.peak_memory` (a feed-forward layer whole or chunked; a training step at a given depth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .device import make_generator
+from .reversible import ReversibleBlock, ReversibleSequence
+
+
+def chunked_feed_forward(ff: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int, *,
+                         dim: int = -2, recompute: bool = False) -> torch.Tensor:
+    """Apply the position-wise ``ff`` to ``x`` in chunks of ``chunk_size`` positions along ``dim``.
+
+    ``x`` has shape ``(..., L, d)`` (the sequence on ``dim``, by default the second to last). ``ff`` must
+    treat positions independently (e.g. a feed-forward block); the result then equals ``ff(x)`` up to
+    rounding. With ``recompute=True`` each chunk is checkpointed, so a training step does not keep the
+    hidden activations of all chunks at once either.
+    """
+    if not callable(ff):
+        raise TypeError(f"ff must be callable (e.g. an nn.Module), got {type(ff).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (..., L, d) with at least 2 dims, got shape {tuple(x.shape)}")
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(f"dim must be in [{-x.dim()}, {x.dim() - 1}] for x with {x.dim()} dims, got {dim}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+    needs_graph = torch.is_grad_enabled() and (x.requires_grad or _has_trainable_params(ff))
+    outputs = []
+    for chunk in x.split(chunk_size, dim=dim):  # views, no copies: the last chunk may be shorter
+        if recompute and needs_graph:
+            outputs.append(checkpoint(ff, chunk, use_reentrant=False))
+        else:
+            outputs.append(ff(chunk))
+    return torch.cat(outputs, dim=dim)
+
+
+def _has_trainable_params(ff: Callable) -> bool:
+    return isinstance(ff, nn.Module) and any(p.requires_grad for p in ff.parameters())
+
+
+class ChunkedFeedForward(nn.Module):
+    """``ff`` wrapped so that it always runs through `chunked_feed_forward` (a drop-in replacement)."""
+
+    def __init__(self, ff: nn.Module, chunk_size: int, *, recompute: bool = False) -> None:
+        super().__init__()
+        if not isinstance(ff, nn.Module):
+            raise TypeError(f"ff must be a torch.nn.Module, got {type(ff).__name__}")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+        self.ff, self.chunk_size, self.recompute = ff, chunk_size, recompute
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return chunked_feed_forward(self.ff, x, self.chunk_size, recompute=self.recompute)
+
+
+def feed_forward(d_model: int, d_ff: int, *, dropout: float = 0.0, device: torch.device | str | None = None,
+                 dtype: torch.dtype | None = None) -> nn.Sequential:
+    """The transformer's position-wise block: Linear(d_model, d_ff) -> GELU -> Dropout -> Linear(d_ff, d_model)."""
+    for name, value in (("d_model", d_model), ("d_ff", d_ff)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return nn.Sequential(nn.Linear(d_model, d_ff, device=device, dtype=dtype), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(d_ff, d_model, device=device, dtype=dtype))
+
+
+# Cases for `companion.memory.peak_memory`: each builds its inputs and returns the computation to measure.
+
+def feed_forward_case(length: int, *, chunk_size: int | None = None, d_model: int = 128, d_ff: int = 512,
+                      batch: int = 1, seed: int = 0, device: str = "cpu") -> Callable[[], torch.Tensor]:
+    """A feed-forward layer on ``(batch, length, d_model)`` inputs, run without gradients, whole
+    (``chunk_size=None``) or in chunks. Made for ``peak_memory("companion.feedforward:feed_forward_case", L)``."""
+    generator = make_generator(seed)
+    torch.manual_seed(seed)  # the layer's initial weights
+    ff = feed_forward(d_model, d_ff).to(device)
+    x = torch.randn(batch, length, d_model, generator=generator).to(device)
+
+    def run() -> torch.Tensor:
+        with torch.no_grad():
+            return ff(x) if chunk_size is None else chunked_feed_forward(ff, x, chunk_size)
+
+    return run
+
+
+def layer_stack(depth: int, *, width: int = 128, d_ff: int = 128, dropout: float = 0.1, mode: str = "residual",
+                seed: int = 0, device: torch.device | str = "cpu") -> ReversibleSequence:
+    """``depth`` blocks of two sublayers, f = g = LayerNorm -> feed-forward, as a `ReversibleSequence`.
+
+    An attention-free stand-in for a Reformer layer (f would be attention): ``mode="residual"`` runs it as
+    ordinary residual layers, ``"checkpoint"`` with torch.utils.checkpoint, ``"reversible"`` reversibly.
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+    torch.manual_seed(seed)
+
+    def sublayer() -> nn.Module:
+        return nn.Sequential(nn.LayerNorm(width), feed_forward(width, d_ff, dropout=dropout))
+
+    blocks = [ReversibleBlock(sublayer(), sublayer()) for _ in range(depth)]
+    return ReversibleSequence(blocks, mode=mode).to(device)
+
+
+def training_step_case(depth: int, mode: str = "residual", *, batch: int = 8, length: int = 256,
+                       width: int = 128, d_ff: int = 128, dropout: float = 0.1, seed: int = 0,
+                       device: str = "cpu") -> Callable[[], None]:
+    """One training step (forward and backward, no optimizer) of `layer_stack` on random tokens.
+
+    The peak it adds holds the activations kept for the backward pass plus the parameter gradients
+    (``4 * parameters`` bytes in float32, growing with depth whatever the mode). Made for
+    ``peak_memory("companion.feedforward:training_step_case", depth, mode)``.
+    """
+    model = layer_stack(depth, width=width, d_ff=d_ff, dropout=dropout, mode=mode, seed=seed, device=device)
+    x = torch.randn(batch, length, width, generator=make_generator(seed + 1)).to(device)
+    # warm-up on a one-block stack: first-call set-up of kernels and thread pools is not the model's memory
+    warm = layer_stack(1, width=width, d_ff=d_ff, dropout=dropout, mode=mode, seed=seed, device=device)
+    _step(warm, x)
+
+    def run() -> None:
+        _step(model, x)
+
+    run.model = model  # type: ignore[attr-defined]  (so a test or a reader can look at the gradients)
+    return run
+
+
+def _step(model: ReversibleSequence, x: torch.Tensor) -> None:
+    y1, y2 = model(x, x)
+    (y1 + y2).pow(2).mean().backward()
