@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from companion.bpe import BYTE_TO_CHAR, BPETokenizer
+from companion.exercises._feedback import report
 
 # Exercise 1: a toy corpus given as word counts; the reader finds its first merges by hand.
 EXERCISE_WORD_COUNTS = {"tan": 5, "tank": 4, "plank": 3, "plan": 2, "ant": 6}
@@ -22,11 +23,6 @@ KOREAN_BYTES_TEXT = "한국어 BPE"
 # Exercise 4: a tokenizer trained with this budget on a large corpus.
 MERGE_COUNT_VOCAB_SIZE = 1000
 MERGE_COUNT_SPECIAL_TOKENS = ("<|endoftext|>", "<pad>")
-
-
-def _report(ok: bool, right: str, hint: str) -> bool:
-    print(right if ok else hint)
-    return ok
 
 
 def word_count_texts(word_counts: dict[str, int]) -> list[str]:
@@ -61,12 +57,12 @@ def check_first_merges(answer: Sequence[tuple[str, str]]) -> bool:
     expected = toy_tokenizer(merges=FIRST_MERGES).merges
     if given == expected:
         steps = ", then ".join(f"{a!r} + {b!r}" for a, b in expected)
-        return _report(True, f"Right: {steps}. Each merge changes the pairs around it, so count again after "
+        return report(True, f"Right: {steps}. Each merge changes the pairs around it, so count again after "
                              "every merge.", "")
     if len(given) != len(expected):
-        return _report(False, "", f"Not quite: give exactly {len(expected)} merges, you gave {len(given)}.")
+        return report(False, "", f"Not quite: give exactly {len(expected)} merges, you gave {len(given)}.")
     first_wrong = next(n for n, (g, e) in enumerate(zip(given, expected, strict=True)) if g != e)
-    return _report(False, "", f"Not quite: merge {first_wrong + 1} is wrong ({given[first_wrong]!r}). Hint: "
+    return report(False, "", f"Not quite: merge {first_wrong + 1} is wrong ({given[first_wrong]!r}). Hint: "
                               "after each merge, rewrite every word with the new symbol and count the "
                               "adjacent pairs again, weighting each pair by its word's count.")
 
@@ -78,7 +74,7 @@ def check_korean_bytes(answer: int) -> bool:
         raise TypeError(f"answer must be an int (a number of tokens), got {type(answer).__name__}")
     data = KOREAN_BYTES_TEXT.encode()
     hangul = [ch for ch in KOREAN_BYTES_TEXT if "\uac00" <= ch <= "\ud7a3"]
-    return _report(
+    return report(
         answer == len(data),
         f"Right: {len(data)} tokens, one per UTF-8 byte: each of the {len(hangul)} Hangul syllables takes "
         f"{len(hangul[0].encode())} bytes, and the space and each Latin letter take one.",
@@ -136,19 +132,19 @@ def check_merge(merge: Callable[[list[int], tuple[int, int], int], list[int]]) -
         expected = reference_merge(ids, pair, new_id)
         got = merge(list(ids), pair, new_id)
         if not isinstance(got, (list, tuple)):
-            return _report(False, "", f"Not quite: merge must return a list of ints, it returned "
+            return report(False, "", f"Not quite: merge must return a list of ints, it returned "
                                       f"{type(got).__name__} for merge({ids}, {pair}, {new_id}).")
         if list(got) != expected:
-            return _report(False, "", f"Not quite: merge({ids}, {pair}, {new_id}) returned {list(got)}, "
+            return report(False, "", f"Not quite: merge({ids}, {pair}, {new_id}) returned {list(got)}, "
                                       f"expected {expected}. Hint: scan left to right; after replacing a "
                                       "pair, skip both of its elements so pairs never overlap.")
     tokenizer = toy_tokenizer()
     for word in ["tank", "plant", "antan", "planktan", "tantan"]:
         got, expected = encode_with_merge(merge, tokenizer, word), tokenizer.encode(word)
         if got != expected:
-            return _report(False, "", f"Not quite: replaying the merges with your function encodes {word!r} "
+            return report(False, "", f"Not quite: replaying the merges with your function encodes {word!r} "
                                       f"as {got}, companion.bpe gives {expected}.")
-    return _report(True, "Right: your merge passes the edge cases (overlaps, empty, no match), and replaying "
+    return report(True, "Right: your merge passes the edge cases (overlaps, empty, no match), and replaying "
                          "the learned merges with it encodes words exactly as companion.bpe does.", "")
 
 
@@ -159,7 +155,7 @@ def check_merge_count(answer: int) -> bool:
         raise TypeError(f"answer must be an int (a number of merges), got {type(answer).__name__}")
     specials = len(MERGE_COUNT_SPECIAL_TOKENS)
     expected = MERGE_COUNT_VOCAB_SIZE - len(BYTE_TO_CHAR) - specials
-    return _report(
+    return report(
         answer == expected,
         f"Right: {MERGE_COUNT_VOCAB_SIZE} = {len(BYTE_TO_CHAR)} bytes + {specials} special tokens + "
         f"{expected} merged tokens, one per merge rule.",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from companion.exercises._feedback import as_number, report
+
 # Exercise 1: two buckets, two vectors 60 degrees apart.
 COLLISION_ANGLE_DEGREES = 60.0
 
@@ -23,17 +25,6 @@ ROUNDS = 4
 TARGET_PROBABILITY = 0.99
 
 
-def _report(ok: bool, right: str, hint: str) -> bool:
-    print(right if ok else hint)
-    return ok
-
-
-def _as_number(answer: object, name: str) -> float:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(answer).__name__}")
-    return float(answer)
-
-
 def two_bucket_collision(angle_radians: float) -> float:
     """1 - theta / pi: a random hyperplane separates two vectors with probability theta / pi."""
     return 1.0 - angle_radians / math.pi
@@ -41,9 +32,9 @@ def two_bucket_collision(angle_radians: float) -> float:
 
 def check_collision_probability(answer: float) -> bool:
     """Exercise 1: the probability that vectors 60 degrees apart share one of 2 buckets."""
-    value = _as_number(answer, "answer")
+    value = as_number(answer, "answer")
     expected = two_bucket_collision(math.radians(COLLISION_ANGLE_DEGREES))
-    return _report(
+    return report(
         abs(value - expected) < 1e-3,
         f"Right: 1 - (pi/3)/pi = {expected:.4f}. One random hyperplane separates them a third of the time.",
         f"Not quite ({value:.4f}). Hint: with two buckets the hash is the sign of x . r for one random "
@@ -65,7 +56,7 @@ def check_bucket(answer: int) -> bool:
         raise TypeError(f"answer must be an int bucket index in [0, 4), got {type(answer).__name__}")
     expected = bucket_of(BUCKET_VECTOR, BUCKET_ROTATION)
     projected = [sum(BUCKET_VECTOR[i] * BUCKET_ROTATION[i][j] for i in range(2)) for j in range(2)]
-    return _report(
+    return report(
         answer == expected,
         f"Right: xR = ({projected[0]:g}, {projected[1]:g}), so [xR, -xR] = "
         f"({projected[0]:g}, {projected[1]:g}, {-projected[0]:g}, {-projected[1]:g}) and its largest entry "
@@ -82,10 +73,10 @@ def at_least_once(p: float, rounds: int) -> float:
 
 def check_rounds(answer: float) -> bool:
     """Exercise 3: vectors 90 degrees apart, 2 buckets, 4 rounds: share a bucket at least once."""
-    value = _as_number(answer, "answer")
+    value = as_number(answer, "answer")
     p = two_bucket_collision(math.radians(ROUNDS_ANGLE_DEGREES))
     expected = at_least_once(p, ROUNDS)
-    return _report(
+    return report(
         abs(value - expected) < 1e-3,
         f"Right: one round collides with p = {p:.2f}, so at least one of {ROUNDS} rounds with "
         f"1 - (1 - p)^{ROUNDS} = {expected:.4f}.",
@@ -108,7 +99,7 @@ def check_rounds_needed(answer: int) -> bool:
         raise TypeError(f"answer must be a positive int, got {type(answer).__name__}")
     p = two_bucket_collision(math.radians(COLLISION_ANGLE_DEGREES))
     expected = rounds_needed(p, TARGET_PROBABILITY)
-    return _report(
+    return report(
         answer == expected,
         f"Right: {expected} rounds give {at_least_once(p, expected):.4f}, while {expected - 1} give only "
         f"{at_least_once(p, expected - 1):.4f}.",

@@ -6,6 +6,8 @@ True or False. The answer keys are computed here from the sizes below.
 
 from __future__ import annotations
 
+from companion.exercises._feedback import as_int, report
+
 # Exercise 1: the score matrix of full attention, one head, batch 1, float32.
 FULL_LENGTH = 65536
 BYTES_PER_FLOAT32 = 4
@@ -23,17 +25,6 @@ RATIO_N_HASHES = 4
 SORT_BUCKETS = (2, 0, 1, 0, 2, 1)
 
 
-def _report(ok: bool, right: str, hint: str) -> bool:
-    print(right if ok else hint)
-    return ok
-
-
-def _as_int(answer: object, name: str) -> int:
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise TypeError(f"{name} must be an int, got {type(answer).__name__}")
-    return answer
-
-
 def full_attention_bytes(length: int, bytes_per_value: int = BYTES_PER_FLOAT32) -> int:
     """One L x L score matrix: L * L values."""
     return length * length * bytes_per_value
@@ -41,9 +32,9 @@ def full_attention_bytes(length: int, bytes_per_value: int = BYTES_PER_FLOAT32) 
 
 def check_full_attention_memory(answer: int) -> bool:
     """Exercise 1: bytes of one float32 score matrix at L = 65536."""
-    value = _as_int(answer, "answer")
+    value = as_int(answer, "answer")
     expected = full_attention_bytes(FULL_LENGTH)
-    return _report(
+    return report(
         value == expected,
         f"Right: {FULL_LENGTH}^2 x 4 bytes = {expected:,} bytes = {expected / 2**30:g} GiB, for one head of "
         "one sequence in one layer.",
@@ -59,14 +50,14 @@ def chunk_counts(length: int, bucket_size: int) -> tuple[int, int]:
 
 def check_chunks(n_chunks: int, keys_per_query: int) -> bool:
     """Exercise 2: for L = 4096 and bucket_size = 64, the number of chunks and the keys per query per round."""
-    got = (_as_int(n_chunks, "n_chunks"), _as_int(keys_per_query, "keys_per_query"))
+    got = (as_int(n_chunks, "n_chunks"), as_int(keys_per_query, "keys_per_query"))
     expected = chunk_counts(CHUNK_LENGTH, CHUNK_BUCKET_SIZE)
     hint = []
     if got[0] != expected[0]:
         hint.append("the sorted sequence is cut into pieces of bucket_size tokens")
     if got[1] != expected[1]:
         hint.append("a chunk attends to itself and to the chunk before it")
-    return _report(
+    return report(
         got == expected,
         f"Right: {expected[0]} chunks of {CHUNK_BUCKET_SIZE}; each query sees its own chunk and the previous "
         f"one, {expected[1]} keys (a few of them masked: itself, and later positions when causal).",
@@ -84,7 +75,7 @@ def check_score_ratio(answer: float) -> bool:
     if isinstance(answer, bool) or not isinstance(answer, (int, float)):
         raise TypeError(f"answer must be a number, got {type(answer).__name__}")
     expected = score_ratio(RATIO_LENGTH, RATIO_BUCKET_SIZE, RATIO_N_HASHES)
-    return _report(
+    return report(
         abs(answer - expected) < 1e-6 * expected,
         f"Right: L^2 / (n_hashes x L x 2 x bucket_size) = L / {2 * RATIO_BUCKET_SIZE * RATIO_N_HASHES} = "
         f"{expected:g}. The ratio grows linearly with L.",
@@ -103,7 +94,7 @@ def check_sort_order(answer: list[int]) -> bool:
     if not isinstance(answer, (list, tuple)) or not all(isinstance(a, int) for a in answer):
         raise TypeError("answer must be a list of int positions")
     expected = sort_order(SORT_BUCKETS)
-    return _report(
+    return report(
         list(answer) == expected,
         f"Right: {expected}. Bucket 0 first (positions 1, 3), then bucket 1 (2, 5), then bucket 2 (0, 4).",
         f"Not quite ({list(answer)}). Hint: list the positions (0 to 5) whose bucket is 0 in increasing "

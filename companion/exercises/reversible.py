@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from companion.exercises._feedback import as_number, report
+
 GiB, MiB = 2**30, 2**20
 
 # Exercise 1: a block with f(t) = 3 t and g(t) = t^2 (scalars), seen only through its outputs.
@@ -38,17 +40,6 @@ REPLAY_TRUE = "b"
 FLOAT_X1, FLOAT_F = 1e-8, 1.0
 
 
-def _report(ok: bool, right: str, hint: str) -> bool:
-    print(right if ok else hint)
-    return ok
-
-
-def _as_number(answer: object, name: str) -> float:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(answer).__name__}")
-    return float(answer)
-
-
 def invert(y1: float, y2: float) -> tuple[float, float]:
     """The inverse of the block: x2 = y2 - g(y1), then x1 = y1 - f(x2)."""
     x2 = y2 - block_g(y1)
@@ -57,10 +48,10 @@ def invert(y1: float, y2: float) -> tuple[float, float]:
 
 def check_inverse(x1: float, x2: float) -> bool:
     """Exercise 1: the inputs (x1, x2) of the block whose outputs are (2, 5)."""
-    a, b = _as_number(x1, "x1"), _as_number(x2, "x2")
+    a, b = as_number(x1, "x1"), as_number(x2, "x2")
     e1, e2 = invert(*INVERT_OUTPUTS)
     y1, y2 = INVERT_OUTPUTS
-    return _report(
+    return report(
         abs(a - e1) < 1e-9 and abs(b - e2) < 1e-9,
         f"Right: x2 = y2 - g(y1) = {y2:g} - {block_g(y1):g} = {e2:g}, then x1 = y1 - f(x2) = {y1:g} - "
         f"{block_f(e2):g} = {e1:g}. Forward again: {e1:g} + 3 x {e2:g} = {y1:g}, {e2:g} + {y1:g}^2 = {y2:g}.",
@@ -77,11 +68,11 @@ def stored_bytes(blocks: int, batch: int, length: int, width: int, bytes_per_val
 
 def check_stored_bytes(checkpoint_bytes: float, reversible_bytes: float) -> bool:
     """Exercise 2: bytes kept for the backward pass by checkpointing and by the reversible stack."""
-    got_c, got_r = _as_number(checkpoint_bytes, "checkpoint_bytes"), _as_number(reversible_bytes,
+    got_c, got_r = as_number(checkpoint_bytes, "checkpoint_bytes"), as_number(reversible_bytes,
                                                                                  "reversible_bytes")
     exp_c, exp_r = stored_bytes(STORE_BLOCKS, STORE_BATCH, STORE_LENGTH, STORE_WIDTH, STORE_BYTES_PER_VALUE)
     ok = abs(got_c - exp_c) <= 1e-3 * exp_c and abs(got_r - exp_r) <= 1e-3 * exp_r
-    return _report(
+    return report(
         ok,
         f"Right: one pair (x1, x2) is 2 x 8 x 4096 x 512 x 4 bytes = {exp_r / MiB:g} MiB. Checkpointing keeps "
         f"one pair per block, {exp_c / GiB:g} GiB; the reversible stack keeps only the last pair, "
@@ -97,7 +88,7 @@ def check_replay(answer: str) -> bool:
     if not isinstance(answer, str) or answer.strip().lower() not in REPLAY_STATEMENTS:
         raise ValueError(f"answer must be one of {sorted(REPLAY_STATEMENTS)}, got {answer!r}")
     choice = answer.strip().lower()
-    return _report(
+    return report(
         choice == REPLAY_TRUE,
         "Right: the backward pass calls f and g again, and dropout would draw new masks. Restoring the random "
         "state recorded before each call (a few bytes per call, not the masks) makes them draw the same ones.",
@@ -114,9 +105,9 @@ def float32_reconstruction(x1: float, f_of_x2: float) -> float:
 
 def check_float_reconstruction(answer: float) -> bool:
     """Exercise 4: what x1 = 1e-8 comes back as, in float32, next to f(x2) = 1."""
-    value = _as_number(answer, "answer")
+    value = as_number(answer, "answer")
     expected = float32_reconstruction(FLOAT_X1, FLOAT_F)
-    return _report(
+    return report(
         value == expected,
         f"Right: it comes back as {expected:g}. float32 has about 7 decimal digits, so 1 + 1e-8 rounds to 1 "
         "and the small x1 is lost; the error is about half a unit in the last place of y1 (6e-8 here), not of x1.",
