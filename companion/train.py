@@ -1,0 +1,414 @@
+"""Train a `companion.gpt.GPT` on any corpus and tokenizer.
+
+    python -m companion.train --preset tiny --out runs/tiny            # the shipped model
+    python -m companion.train --preset tiny --out runs/tiny --resume   # go on after an interruption
+    torchrun --nproc_per_node 2 -m companion.train --preset tiny --out runs/tiny   # data-parallel
+
+AdamW with linear warmup and cosine decay, gradient clipping, a validation loss every
+``eval_every`` steps, and checkpoints (weights and optimizer state in safetensors, plus a
+JSON manifest) written atomically. Resuming is exact: the batch and the dropout noise of
+step ``s`` are drawn from generators seeded with ``(seed, s)``, never from a running stream,
+so a resumed run sees what the uninterrupted one would have seen.
+
+With ``torchrun`` every rank draws the same global batch and trains on its own slice of it
+(its shard); DistributedDataParallel averages the gradients, so N processes compute what one
+process computes on the whole batch (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import platform
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load, save
+from tqdm import tqdm
+
+from companion.device import get_device
+from companion.files import atomic_write, sha256_file, sha256_hex
+from companion.gpt import GPT, GPTConfig, lm_loss
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides the result of a run (the model's sizes included)."""
+
+    model: GPTConfig = field(default_factory=GPTConfig)
+    batch_size: int = 16  # sequences per step, over all processes together
+    steps: int = 2000
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 250
+    eval_tokens: int = 32768  # tokens per loss estimate, from evenly spaced windows
+    checkpoint_every: int = 250
+    seed: int = 0
+    vocab_size: int = 4096  # of the tokenizer trained for the run
+
+
+PRESETS = {
+    "tiny": TrainConfig(model=GPTConfig(block_size=256, n_layer=4, n_head=4, n_embd=256, dropout=0.1), steps=900),
+    "test": TrainConfig(model=GPTConfig(block_size=32, n_layer=2, n_head=2, n_embd=32), batch_size=8,
+                        steps=30, warmup_steps=5, eval_every=10, eval_tokens=1024, checkpoint_every=5,
+                        vocab_size=300),
+}
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """Linear warmup to ``lr``, then a cosine down to ``min_lr`` at the last step."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Data: token ids, cached on disk, and batches that depend only on (seed, step)
+
+
+def tokenize_cached(texts: list[str], tokenizer, cache_dir: str | Path) -> np.ndarray:
+    """All texts encoded and joined with a blank line between them, as uint16/int32 ids.
+
+    Cached as .npy (no pickle) under a name made of the corpus checksum and the tokenizer's hash,
+    so a changed corpus or tokenizer never reuses stale ids.
+    """
+    from companion.data import corpus_checksum
+
+    tokenizer_hash = sha256_hex(json.dumps(_tokenizer_json(tokenizer), sort_keys=True))
+    path = Path(cache_dir) / f"tokens-{corpus_checksum(texts)[:16]}-{tokenizer_hash[:16]}.npy"
+    if path.exists():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, EOFError, OSError):
+            pass  # damaged: tokenize again below
+    ids = [i for encoded in tokenizer.encode_batch([text + "\n\n" for text in texts]) for i in encoded]
+    array = np.asarray(ids, dtype=np.uint16 if max(ids, default=0) < 2**16 else np.int32)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    atomic_write(path, buffer.getvalue())
+    return array
+
+
+def _tokenizer_json(tokenizer) -> dict:
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save(Path(folder) / "tokenizer.json")
+        return json.loads((Path(folder) / "tokenizer.json").read_text(encoding="utf-8"))
+
+
+def get_batch(ids: np.ndarray, step: int, config: TrainConfig, rows: slice = slice(None)
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The global batch of ``step`` (random windows of ``block_size + 1`` tokens); ``rows`` picks a shard."""
+    block = config.model.block_size
+    if len(ids) < block + 2:
+        raise ValueError(f"the corpus must hold more than block_size + 1 = {block + 1} tokens, got {len(ids)}")
+    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    starts = torch.randint(0, len(ids) - block - 1, (config.batch_size,), generator=generator)[rows]
+    windows = torch.from_numpy(np.stack([ids[s: s + block + 1].astype(np.int64) for s in starts.tolist()]))
+    return windows[:, :-1], windows[:, 1:]
+
+
+def eval_windows(ids: np.ndarray, block_size: int, max_tokens: int | None = None) -> torch.Tensor:
+    """Evenly spaced windows (block_size + 1 tokens) over the whole array, for a loss estimate."""
+    count = (len(ids) - 1) // block_size
+    if max_tokens is not None:
+        count = min(count, max(1, max_tokens // block_size))
+    starts = np.linspace(0, len(ids) - block_size - 1, count).astype(np.int64)
+    return torch.from_numpy(np.stack([ids[s: s + block_size + 1].astype(np.int64) for s in starts]))
+
+
+@torch.no_grad()
+def estimate_loss(model: GPT, windows: torch.Tensor, batch_size: int = 32) -> float:
+    """Mean next-token loss (nats) of ``model`` over ``windows``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = 0.0
+    for i in range(0, len(windows), batch_size):
+        chunk = windows[i: i + batch_size].to(device)
+        total += lm_loss(model(chunk[:, :-1]), chunk[:, 1:]).item() * len(chunk)
+    model.train(was_training)
+    return total / len(windows)
+
+
+def unigram_loss(train_ids: np.ndarray, valid_ids: np.ndarray, vocab_size: int) -> float:
+    """Cross-entropy (nats) on ``valid_ids`` of token frequencies counted on ``train_ids`` (add-one smoothing)."""
+    counts = np.bincount(train_ids.astype(np.int64), minlength=vocab_size) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return float(-log_p[valid_ids.astype(np.int64)].mean())
+
+
+def evaluate(model: GPT, train_ids: np.ndarray, valid_ids: np.ndarray, *, verbose: bool = True) -> dict:
+    """Perplexity of ``model`` on every window of the held-out ids, beside a unigram model's perplexity."""
+    model_loss = estimate_loss(model, eval_windows(valid_ids, model.config.block_size))
+    base = unigram_loss(train_ids, valid_ids, model.config.vocab_size)
+    result = {"valid_loss": model_loss, "perplexity": math.exp(model_loss),
+              "unigram_loss": base, "unigram_perplexity": math.exp(base),
+              "ratio": math.exp(model_loss - base)}
+    if verbose:
+        print(f"held-out perplexity: model {result['perplexity']:.2f}, unigram {result['unigram_perplexity']:.2f},"
+              f" ratio {result['ratio']:.3f}")
+    return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints: one safetensors file (model + flattened optimizer state) and a JSON manifest
+
+
+def model_tensors(model: GPT) -> dict[str, torch.Tensor]:
+    """The weights to save: the tied output matrix is stored once, as ``wte.weight``."""
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
+
+
+def load_model_tensors(model: GPT, tensors: dict[str, torch.Tensor]) -> None:
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if set(missing) - {"lm_head.weight"} or unexpected:
+        raise ValueError(f"weights do not fit the model: missing {missing}, unexpected {unexpected}")
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    # Adam's state is a few tensors per parameter (step, exp_avg, exp_avg_sq): flatten to "optim.<i>.<key>".
+    return {f"optim.{index}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
+            for index, state in optimizer.state_dict()["state"].items() for key, value in state.items()}
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+
+
+def save_checkpoint(out: Path, step: int, model: GPT, optimizer, config: TrainConfig, history: list) -> None:
+    """Write ``checkpoint-<step>.safetensors``, then point ``checkpoint.json`` at it, then drop older files."""
+    tensors = {f"model.{k}": v for k, v in model_tensors(model).items()} | _optimizer_tensors(optimizer)
+    data = save(tensors)
+    name = f"checkpoint-{step:07d}.safetensors"
+    atomic_write(out / name, data)
+    manifest = {"step": step, "file": name, "sha256": sha256_hex(data), "config": asdict(config), "history": history}
+    atomic_write(out / "checkpoint.json", json.dumps(manifest, indent=1))
+    for old in out.glob("checkpoint-*.safetensors"):
+        if old.name != name:
+            old.unlink()
+
+
+def load_checkpoint(out: Path, model: GPT, optimizer) -> tuple[int, list]:
+    """Restore model and optimizer from ``out/checkpoint.json``; return (step, history)."""
+    manifest = json.loads((out / "checkpoint.json").read_text())
+    path = out / manifest["file"]
+    if sha256_file(path) != manifest["sha256"]:
+        raise ValueError(f"checkpoint {path} does not match the sha256 in checkpoint.json")
+    tensors = load(path.read_bytes())
+    load_model_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    _load_optimizer(optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")})
+    return manifest["step"], manifest["history"]
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    return TrainConfig(**(data | {"model": GPTConfig(**data["model"])}))
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+
+
+def make_optimizer(model: GPT, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay on matrices only (not on biases, LayerNorm gains)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95))
+
+
+def train(config: TrainConfig, train_ids: np.ndarray, valid_ids: np.ndarray, out: str | Path, *,
+          device: str | torch.device | None = None, resume: bool = False, show_progress: bool = True,
+          crash_at_step: int | None = None) -> tuple[GPT, list]:
+    """Train (or resume) a GPT; checkpoints go to ``out``. Returns the model and the loss history.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) it runs data-parallel: each rank trains on its slice of the batch.
+    ``crash_at_step`` kills the process with SIGKILL before that step (to test resuming).
+    """
+    out = Path(out)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and torch.cuda.is_available():
+        device = torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
+        torch.cuda.set_device(device)
+    elif world > 1:
+        device = "cpu"  # gloo
+    device = get_device(str(device) if device is not None else None)
+    if config.batch_size % world:
+        raise ValueError(f"batch_size must be divisible by the number of processes ({world}), got {config.batch_size}")
+    shard = slice(rank * config.batch_size // world, (rank + 1) * config.batch_size // world)
+
+    model = GPT(config.model, seed=config.seed).to(device)
+    optimizer = make_optimizer(model, config)
+    start, history = 0, []
+    if resume and (out / "checkpoint.json").exists():
+        start, history = load_checkpoint(out, model, optimizer)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    train_windows = eval_windows(train_ids, config.model.block_size, config.eval_tokens)
+    valid_windows = eval_windows(valid_ids, config.model.block_size, config.eval_tokens)
+
+    model.train()
+    bar = tqdm(total=config.steps, initial=start, disable=not show_progress or rank != 0, ascii=True,
+               dynamic_ncols=False, ncols=100, mininterval=1.0)
+    tokens_per_step, started, smooth = config.batch_size * config.model.block_size, time.perf_counter(), None
+    for step in range(start, config.steps):
+        if step == crash_at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        x, y = get_batch(train_ids, step, config, shard)
+        torch.manual_seed(config.seed * 1_000_003 + step * world + rank)  # dropout noise of this step
+        loss = lm_loss(net(x.to(device)), y.to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        smooth = loss.item() if smooth is None else 0.9 * smooth + 0.1 * loss.item()
+        done = step + 1
+        if rank == 0 and (done % config.eval_every == 0 or done == config.steps):
+            record = {"step": done, "lr": lr_at(step, config),
+                      "train_loss": estimate_loss(model, train_windows),
+                      "valid_loss": estimate_loss(model, valid_windows)}
+            history.append(record)
+            bar.write(f"step {done}: train loss {record['train_loss']:.4f}, valid loss {record['valid_loss']:.4f}")
+        if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
+            save_checkpoint(out, done, model, optimizer, config, history)
+        bar.update(1)
+        rate = (done - start) * tokens_per_step / (time.perf_counter() - started)
+        bar.set_postfix(loss=f"{smooth:.3f}", tok_s=f"{rate:.0f}", refresh=False)
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return model, history
+
+
+# ------------------------------------------------------------------------------------------------
+# The command line
+
+
+def _prepare_data(args, config: TrainConfig):
+    """(config with the tokenizer's vocabulary size, tokenizer file, train ids, valid ids, corpus facts)."""
+    from companion import data
+    from companion.bpe import BPETokenizer
+
+    if args.train_text:
+        train_texts, valid_texts = data.load_texts(args.train_text), data.load_texts(args.valid_text)
+        tokenizer_texts = train_texts
+    else:
+        train_texts, valid_texts = data.pretraining_texts("train"), data.pretraining_texts("valid")
+        tokenizer_texts = data.default_texts("train")  # the chapter-1 tokenizer: docstrings only
+    cache = Path(args.cache_dir) if args.cache_dir else data.cache_dir()
+    tokenizer_path = cache / f"tokenizer-{config.vocab_size}-{data.corpus_checksum(tokenizer_texts)[:16]}.json"
+    if args.tokenizer:
+        tokenizer_path = Path(args.tokenizer)
+    elif not tokenizer_path.exists():
+        tokenizer = BPETokenizer.train(tokenizer_texts, vocab_size=config.vocab_size, show_progress=False)
+        tokenizer_path.parent.mkdir(parents=True, exist_ok=True)
+        tokenizer.save(tokenizer_path)
+    tokenizer = BPETokenizer.load(tokenizer_path)
+    train_ids = tokenize_cached(train_texts, tokenizer, cache)
+    valid_ids = tokenize_cached(valid_texts, tokenizer, cache)
+    vocab_size = len(json.loads(tokenizer_path.read_text(encoding="utf-8"))["model"]["vocab"])
+    config = replace(config, vocab_size=vocab_size, model=replace(config.model, vocab_size=vocab_size))
+    facts = {"corpus": args.train_text or "companion.data.pretraining_texts",
+             "corpus_checksum": {"train": data.corpus_checksum(train_texts),
+                                 "valid": data.corpus_checksum(valid_texts)},
+             "python_version": platform.python_version(),
+             "tokens": {"train": int(len(train_ids)), "valid": int(len(valid_ids))}}
+    return config, tokenizer_path, train_ids, valid_ids, facts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m companion.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    parser.add_argument("--out", required=True, help="folder for checkpoints and the final model")
+    parser.add_argument("--steps", type=int, help="number of optimizer steps (default: the preset's)")
+    parser.add_argument("--batch-size", type=int, help="sequences per step over all processes")
+    parser.add_argument("--seed", type=int, help="seed of the initial weights, batches and dropout")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.json if present")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--train-text", help="a text file or folder to train on instead of the default corpus")
+    parser.add_argument("--valid-text", help="held-out text (required with --train-text)")
+    parser.add_argument("--tokenizer", help="a tokenizer.json to use instead of training one")
+    parser.add_argument("--cache-dir", help="where token ids are cached (default: companion.data.cache_dir())")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (fewer can be faster on a busy machine)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--crash-at-step", type=int, help=argparse.SUPPRESS)  # for the resume test
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    if args.train_text and not args.valid_text:
+        parser.error("--valid-text is required with --train-text")
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    out = Path(args.out)
+    config = PRESETS[args.preset]
+    overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}.items()
+                 if v is not None}
+    config = replace(config, **overrides)
+    if args.resume and (out / "checkpoint.json").exists():
+        saved = config_from_dict(json.loads((out / "checkpoint.json").read_text())["config"])
+        if overrides and replace(saved, **overrides) != saved:
+            parser.error(f"--steps/--batch-size/--seed differ from the checkpoint's run: {overrides}")
+        config = replace(saved, vocab_size=config.vocab_size)
+    rank = int(os.environ.get("RANK", 0))
+    if world > 1 and rank != 0:
+        dist.barrier()  # rank 0 trains the tokenizer and fills the token cache first; the others then read it
+    config, tokenizer_path, train_ids, valid_ids, facts = _prepare_data(args, config)
+    if world > 1 and rank == 0:
+        dist.barrier()
+    model, history = train(config, train_ids, valid_ids, out, device=args.device, resume=args.resume,
+                           show_progress=not args.no_progress, crash_at_step=args.crash_at_step)
+    if rank == 0:
+        model.eval()
+        result = evaluate(model, train_ids, valid_ids)
+        write_model(out, model, tokenizer_path, config, history, facts | {"evaluation": result}, argv)
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def write_model(out: Path, model: GPT, tokenizer_path: Path, config: TrainConfig, history: list, facts: dict,
+                argv: list[str]) -> None:
+    """The final product: model.safetensors, tokenizer.json and manifest.json (with both files' sha256)."""
+    weights = save(model_tensors(model), metadata={"format": "pt"})
+    atomic_write(out / "model.safetensors", weights)
+    tokenizer_bytes = Path(tokenizer_path).read_bytes()
+    atomic_write(out / "tokenizer.json", tokenizer_bytes)
+    last = history[-1] if history else {}
+    manifest = {
+        "name": "tiny-gpt", "model_config": config.model.to_dict(), "train_config": asdict(config),
+        "parameters": model.num_parameters(), "steps": config.steps,
+        "final_train_loss": last.get("train_loss"), "final_valid_loss": last.get("valid_loss"),
+        "weights": {"file": "model.safetensors", "sha256": sha256_hex(weights)},
+        "tokenizer": {"file": "tokenizer.json", "sha256": sha256_hex(tokenizer_bytes)},
+        "command": "python -m companion.train " + shlex.join(argv),
+        "torch_version": torch.__version__, "history": history,
+    } | facts
+    atomic_write(out / "manifest.json", json.dumps(manifest, indent=1))
+
+
+if __name__ == "__main__":
+    main()

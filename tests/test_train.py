@@ -1,0 +1,212 @@
+"""Tests for companion.train: schedule, batches, checkpoints, exact resume after SIGKILL, and torchrun."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from companion import train as T
+from companion.gpt import GPT, GPTConfig
+
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("the model reads a token and predicts the next one while attention looks back over "
+         "every earlier position of the sequence so that loss falls as training goes on").split()
+
+
+def write_corpus(folder: Path) -> tuple[Path, Path]:
+    """Two small files of made-up English paragraphs (a few thousand tokens)."""
+    rng = random.Random(0)
+
+    def paragraphs(n: int) -> str:
+        return "\n\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60))).capitalize() + "."
+                           for _ in range(n))
+
+    train, valid = folder / "train.txt", folder / "valid.txt"
+    train.write_text(paragraphs(60))
+    valid.write_text(paragraphs(10))
+    return train, valid
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("corpus")
+    train, valid = write_corpus(folder)
+    return {"train": train, "valid": valid, "cache": folder / "cache"}
+
+
+def cli_args(corpus: dict, out: Path, *extra: str) -> list[str]:
+    return ["--preset", "test", "--out", str(out), "--train-text", str(corpus["train"]),
+            "--valid-text", str(corpus["valid"]), "--cache-dir", str(corpus["cache"]), "--no-progress", *extra]
+
+
+def run_cli(args: list[str], launcher: tuple[str, ...] = ("-m", "companion.train"), check: bool = True):
+    env = os.environ | {"OMP_NUM_THREADS": "1", "COMPANION_DEVICE": "cpu"}
+    result = subprocess.run([sys.executable, *launcher, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def test_lr_schedule_warms_up_then_decays_to_min_lr():
+    config = T.TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, steps=110)
+    assert T.lr_at(0, config) == pytest.approx(1e-4)
+    assert T.lr_at(9, config) == pytest.approx(1e-3)
+    assert T.lr_at(60, config) == pytest.approx(0.5 * (1e-3 + 1e-4))  # half way down the cosine
+    assert T.lr_at(110, config) == pytest.approx(1e-4)
+    after_warmup = [T.lr_at(s, config) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(after_warmup, after_warmup[1:], strict=False))
+
+
+def test_batches_depend_only_on_seed_and_step_and_shards_partition_them():
+    ids = np.arange(1000, dtype=np.uint16)
+    config = T.TrainConfig(model=GPTConfig(vocab_size=1000, block_size=16), batch_size=6, seed=3)
+    x, y = T.get_batch(ids, 7, config)
+    assert x.shape == y.shape == (6, 16) and x.dtype == torch.long
+    assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y[:, -1], x[:, -1] + 1)  # targets are shifted by one
+    assert torch.equal(T.get_batch(ids, 7, config)[0], x)
+    assert not torch.equal(T.get_batch(ids, 8, config)[0], x)
+    shards = [T.get_batch(ids, 7, config, slice(r * 3, (r + 1) * 3))[0] for r in range(2)]
+    assert torch.equal(torch.cat(shards), x)
+
+
+def test_too_short_corpus_raises():
+    config = T.TrainConfig(model=GPTConfig(vocab_size=10, block_size=16))
+    with pytest.raises(ValueError, match="more than block_size"):
+        T.get_batch(np.arange(10), 0, config)
+
+
+def test_unigram_loss_by_hand():
+    train, valid = np.array([0, 0, 1]), np.array([0, 2])
+    # add-one counts over a vocabulary of 3: [3, 2, 1] / 6
+    assert T.unigram_loss(train, valid, 3) == pytest.approx(-(math.log(3 / 6) + math.log(1 / 6)) / 2)
+
+
+def test_eval_windows_cover_the_array_evenly():
+    ids = np.arange(101)
+    windows = T.eval_windows(ids, 10)
+    assert windows.shape == (10, 11)
+    assert windows[0, 0] == 0 and windows[-1, -1] == 100
+    assert T.eval_windows(ids, 10, max_tokens=30).shape == (3, 11)
+
+
+class CountingTokenizer:
+    def __init__(self, offset: int = 0):
+        self.offset, self.calls = offset, 0
+
+    def encode_batch(self, texts):
+        self.calls += 1
+        return [[ord(c) % 50 + self.offset for c in text] for text in texts]
+
+    def save(self, path):
+        Path(path).write_text(json.dumps({"offset": self.offset}))
+
+
+def test_tokenize_cached_reuses_ids_and_keys_on_corpus_and_tokenizer(tmp_path):
+    tokenizer = CountingTokenizer()
+    first = T.tokenize_cached(["ab", "c"], tokenizer, tmp_path)
+    assert first.tolist() == [47, 48, 10, 10, 49, 10, 10]  # "ab\n\n" then "c\n\n"
+    again = T.tokenize_cached(["ab", "c"], tokenizer, tmp_path)
+    assert tokenizer.calls == 1 and np.array_equal(first, again)
+    T.tokenize_cached(["ab", "d"], tokenizer, tmp_path)
+    other = CountingTokenizer(offset=1)
+    assert T.tokenize_cached(["ab", "c"], other, tmp_path).tolist()[0] == 48
+    assert tokenizer.calls == 2 and other.calls == 1
+    assert len(list(tmp_path.glob("tokens-*.npy"))) == 3
+
+
+def test_checkpoint_round_trip_restores_model_and_optimizer_exactly(tmp_path):
+    config = T.PRESETS["test"]
+    config = T.replace(config, model=T.replace(config.model, vocab_size=60))
+    ids = np.random.default_rng(0).integers(0, 60, 2000).astype(np.uint16)
+    model, history = T.train(config, ids, ids, tmp_path, show_progress=False)
+    fresh = GPT(config.model, seed=99)
+    optimizer = T.make_optimizer(fresh, config)
+    step, restored_history = T.load_checkpoint(tmp_path, fresh, optimizer)
+    assert step == config.steps and restored_history == history
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True))
+    assert len(optimizer.state) == len(list(fresh.parameters()))
+    assert all(torch.is_tensor(s["exp_avg_sq"]) and s["exp_avg_sq"].abs().sum() > 0 for s in optimizer.state.values())
+    assert len(list(tmp_path.glob("checkpoint-*.safetensors"))) == 1  # older ones are removed
+
+    (tmp_path / json.loads((tmp_path / "checkpoint.json").read_text())["file"]).write_bytes(b"broken")
+    with pytest.raises(ValueError, match="does not match the sha256"):
+        T.load_checkpoint(tmp_path, fresh, optimizer)
+
+
+def test_resume_after_sigkill_is_bit_exact(corpus, tmp_path, capsys):
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    T.main(cli_args(corpus, whole, "--steps", "17"))  # in this process (one thread, like the subprocess)
+    crashed = run_cli(cli_args(corpus, broken, "--steps", "17", "--crash-at-step", "13"), check=False)
+    assert crashed.returncode == -9, crashed.stderr  # SIGKILL: no clean-up ran
+    assert json.loads((broken / "checkpoint.json").read_text())["step"] == 10
+    assert not (broken / "model.safetensors").exists()
+    T.main(cli_args(corpus, broken, "--steps", "17", "--resume"))
+    a, b = weights(whole), weights(broken)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    manifest_a = json.loads((whole / "manifest.json").read_text())
+    manifest_b = json.loads((broken / "manifest.json").read_text())
+    assert manifest_a["history"] == manifest_b["history"]
+    assert manifest_a["weights"]["sha256"] == manifest_b["weights"]["sha256"]
+    # and a changed setting cannot sneak into a resumed run
+    with pytest.raises(SystemExit):
+        T.main(cli_args(corpus, broken, "--steps", "20", "--resume"))
+    assert "differ from the checkpoint" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_equal_one_process_on_the_combined_batch(corpus, tmp_path):
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    T.main(cli_args(corpus, single, "--steps", "6"))
+    launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "companion.train")
+    run_cli(cli_args(corpus, ddp, "--steps", "6"), launcher=launcher)
+    a, b = weights(single), weights(ddp)
+    initial = GPT(GPTConfig(**json.loads((single / "manifest.json").read_text())["model_config"]), seed=0)
+    assert not torch.equal(a["wte.weight"], initial.wte.weight)  # training moved the weights
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_manifest_records_the_run(corpus, tmp_path):
+    T.main(cli_args(corpus, tmp_path, "--steps", "4"))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    from companion.files import sha256_file
+
+    assert manifest["weights"]["sha256"] == sha256_file(tmp_path / "model.safetensors")
+    assert manifest["tokenizer"]["sha256"] == sha256_file(tmp_path / "tokenizer.json")
+    assert manifest["steps"] == 4 and manifest["model_config"]["block_size"] == 32
+    assert manifest["command"].startswith("python -m companion.train --preset test")
+    assert manifest["final_valid_loss"] == manifest["history"][-1]["valid_loss"]
+    assert len(manifest["corpus_checksum"]["train"]) == 64 and manifest["python_version"].count(".") == 2
+    assert manifest["evaluation"]["unigram_perplexity"] > 1
+
+
+def test_cli_requires_valid_text_with_train_text(corpus, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        T.main(["--preset", "test", "--out", str(tmp_path), "--train-text", str(corpus["train"])])
+    assert "--valid-text is required" in capsys.readouterr().err
+
+
+def test_batch_size_must_divide_among_processes(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    config = T.PRESETS["test"]
+    with pytest.raises(ValueError, match=r"batch_size must be divisible by the number of processes \(3\), got 8"):
+        T.train(config, np.arange(500), np.arange(500), tmp_path, device="cpu", show_progress=False)
