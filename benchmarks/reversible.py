@@ -1,9 +1,9 @@
 """Activation memory and time of a training step: ordinary residual vs checkpointed vs reversible layers.
 
-Model (`companion.feedforward.layer_stack`): N reversible blocks on 16 x 256 tokens of width 256 (float32),
+Model (`companion.layer_stacks.layer_stack`): N reversible blocks on 16 x 256 tokens of width 256 (float32),
 f = g = LayerNorm -> Linear(256, 256) -> GELU -> Dropout(0.1) -> Linear(256, 256), each with its own
 weights (an attention-free stand-in for the Reformer's attention f and feed-forward g). The input x is fed
-as both halves, ``seq(x, x)``; loss ``mean((y1 + y2)**2)`` (`companion.feedforward.training_step_case`).
+as both halves, ``seq(x, x)``; loss ``mean((y1 + y2)**2)`` (`companion.layer_stacks.training_step_case`).
 The same blocks run in the three modes of `ReversibleSequence`: "residual" (ordinary autograd),
 "checkpoint" (torch.utils.checkpoint per block, use_reentrant=False) and "reversible".
 
@@ -35,7 +35,7 @@ import time
 import torch
 
 from companion.device import get_device
-from companion.feedforward import layer_stack, training_step_case
+from companion.layer_stacks import layer_stack, training_step_case
 from companion.memory import peak_memory
 
 MODES = ("residual", "checkpoint", "reversible")  # the modes of ReversibleSequence, reference first
@@ -46,7 +46,7 @@ SIZES = {"batch": 16, "length": 256, "width": 256, "d_ff": 256, "dropout": 0.1}
 
 def activation_mib(mode: str, depth: int, device: str) -> float:
     """Peak of one training step in a fresh process, less the parameter-gradient bytes."""
-    report = peak_memory("companion.feedforward:training_step_case", depth, mode, device=device, threads=2,
+    report = peak_memory("companion.layer_stacks:training_step_case", depth, mode, device=device, threads=2,
                          **SIZES)
     return (report.peak_bytes - grad_bytes(depth)) / MiB
 

@@ -11,8 +11,9 @@ the backward pass of reversible layers. An ordinary training step stores every c
 the backward pass anyway; ``recompute=True`` stores only each chunk's input and recomputes the chunk in
 the backward pass (activation checkpointing per chunk), so the backward too holds one chunk at a time.
 
-At the end: stacks of residual feed-forward blocks and the cases that the Reformer chapters measure with
-`companion.memory.peak_memory` (a feed-forward layer whole or chunked; a training step at a given depth).
+At the end: the case that the Reformer chapters measure with `companion.memory.peak_memory` (a
+feed-forward layer whole or chunked). Stacks of feed-forward blocks, run as residual, checkpointed or
+reversible layers, are in `companion.layer_stacks`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .device import make_generator
-from .reversible import ReversibleBlock, ReversibleSequence
 
 
 def chunked_feed_forward(ff: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_size: int, *,
@@ -87,7 +87,7 @@ def feed_forward(d_model: int, d_ff: int, *, dropout: float = 0.0, device: torch
                          nn.Linear(d_ff, d_model, device=device, dtype=dtype))
 
 
-# Cases for `companion.memory.peak_memory`: each builds its inputs and returns the computation to measure.
+# A case for `companion.memory.peak_memory`: it builds its inputs and returns the computation to measure.
 
 def feed_forward_case(length: int, *, chunk_size: int | None = None, d_model: int = 128, d_ff: int = 512,
                       batch: int = 1, seed: int = 0, device: str = "cpu") -> Callable[[], torch.Tensor]:
@@ -103,48 +103,3 @@ def feed_forward_case(length: int, *, chunk_size: int | None = None, d_model: in
             return ff(x) if chunk_size is None else chunked_feed_forward(ff, x, chunk_size)
 
     return run
-
-
-def layer_stack(depth: int, *, width: int = 128, d_ff: int = 128, dropout: float = 0.1, mode: str = "residual",
-                seed: int = 0, device: torch.device | str = "cpu") -> ReversibleSequence:
-    """``depth`` blocks of two sublayers, f = g = LayerNorm -> feed-forward, as a `ReversibleSequence`.
-
-    An attention-free stand-in for a Reformer layer (f would be attention): ``mode="residual"`` runs it as
-    ordinary residual layers, ``"checkpoint"`` with torch.utils.checkpoint, ``"reversible"`` reversibly.
-    """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
-    torch.manual_seed(seed)
-
-    def sublayer() -> nn.Module:
-        return nn.Sequential(nn.LayerNorm(width), feed_forward(width, d_ff, dropout=dropout))
-
-    blocks = [ReversibleBlock(sublayer(), sublayer()) for _ in range(depth)]
-    return ReversibleSequence(blocks, mode=mode).to(device)
-
-
-def training_step_case(depth: int, mode: str = "residual", *, batch: int = 8, length: int = 256,
-                       width: int = 128, d_ff: int = 128, dropout: float = 0.1, seed: int = 0,
-                       device: str = "cpu") -> Callable[[], None]:
-    """One training step (forward and backward, no optimizer) of `layer_stack` on random tokens.
-
-    The peak it adds holds the activations kept for the backward pass plus the parameter gradients
-    (``4 * parameters`` bytes in float32, growing with depth whatever the mode). Made for
-    ``peak_memory("companion.feedforward:training_step_case", depth, mode)``.
-    """
-    model = layer_stack(depth, width=width, d_ff=d_ff, dropout=dropout, mode=mode, seed=seed, device=device)
-    x = torch.randn(batch, length, width, generator=make_generator(seed + 1)).to(device)
-    # warm-up on a one-block stack: first-call set-up of kernels and thread pools is not the model's memory
-    warm = layer_stack(1, width=width, d_ff=d_ff, dropout=dropout, mode=mode, seed=seed, device=device)
-    _step(warm, x)
-
-    def run() -> None:
-        _step(model, x)
-
-    run.model = model  # type: ignore[attr-defined]  (so a test or a reader can look at the gradients)
-    return run
-
-
-def _step(model: ReversibleSequence, x: torch.Tensor) -> None:
-    y1, y2 = model(x, x)
-    (y1 + y2).pow(2).mean().backward()

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as load_safetensors
 
+from companion.checkpoint import load_model_tensors
 from companion.device import get_device
 from companion.files import sha256_hex
 from companion.gpt import GPT, GPTConfig
@@ -70,9 +71,7 @@ def load(name: str | os.PathLike = "tiny-gpt", device: str | torch.device | None
     with resources.as_file(folder / info["tokenizer"]["file"]) as path:
         tokenizer = BPETokenizer.load(path)
     model = GPT(GPTConfig(**info["model_config"]), seed=None)
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    if set(missing) - {"lm_head.weight"} or unexpected:  # the tied output matrix is stored once, as wte
-        raise ValueError(f"weights do not fit the config: missing {missing}, unexpected {unexpected}")
+    load_model_tensors(model, weights)
     model.to(get_device(str(device) if device is not None else None))
     return model.eval(), tokenizer
 
@@ -97,7 +96,7 @@ def check(name: str | os.PathLike = "tiny-gpt", device: str | torch.device | Non
     counts the training split's tokens; both are scored on the held-out modules.
     """
     from companion import data
-    from companion.train import evaluate, tokenize_cached
+    from companion.lm_eval import evaluate, tokenize_cached
 
     model, tokenizer = load(name, device)
     train_ids = tokenize_cached(data.pretraining_texts("train"), tokenizer, data.cache_dir())

@@ -8,7 +8,8 @@ AdamW with linear warmup and cosine decay, gradient clipping, a validation loss 
 ``eval_every`` steps, and checkpoints (weights and optimizer state in safetensors, plus a
 JSON manifest) written atomically. Resuming is exact: the batch and the dropout noise of
 step ``s`` are drawn from generators seeded with ``(seed, s)``, never from a running stream,
-so a resumed run sees what the uninterrupted one would have seen.
+so a resumed run sees what the uninterrupted one would have seen. The checkpoint format lives in
+`companion.checkpoint`; token ids and loss estimates in `companion.lm_eval`.
 
 With ``torchrun`` every rank draws the same global batch and trains on its own slice of it
 (its shard); DistributedDataParallel averages the gradients, so N processes compute what one
@@ -18,7 +19,6 @@ process computes on the whole batch (up to float rounding).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -26,7 +26,6 @@ import platform
 import shlex
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -34,12 +33,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load, save
+from safetensors.torch import save
 from tqdm import tqdm
 
+from companion.checkpoint import load_checkpoint, model_tensors, save_checkpoint
 from companion.device import get_device
-from companion.files import atomic_write, sha256_file, sha256_hex
+from companion.files import atomic_write, sha256_hex
 from companion.gpt import GPT, GPTConfig, lm_loss
+from companion.lm_eval import estimate_loss, eval_windows, evaluate, tokenize_cached
 
 
 @dataclass
@@ -78,36 +79,7 @@ def lr_at(step: int, config: TrainConfig) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# Data: token ids, cached on disk, and batches that depend only on (seed, step)
-
-
-def tokenize_cached(texts: list[str], tokenizer, cache_dir: str | Path) -> np.ndarray:
-    """All texts encoded and joined with a blank line between them, as uint16/int32 ids.
-
-    Cached as .npy (no pickle) under a name made of the corpus checksum and the tokenizer's hash,
-    so a changed corpus or tokenizer never reuses stale ids.
-    """
-    from companion.data import corpus_checksum
-
-    tokenizer_hash = sha256_hex(json.dumps(_tokenizer_json(tokenizer), sort_keys=True))
-    path = Path(cache_dir) / f"tokens-{corpus_checksum(texts)[:16]}-{tokenizer_hash[:16]}.npy"
-    if path.exists():
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, EOFError, OSError):
-            pass  # damaged: tokenize again below
-    ids = [i for encoded in tokenizer.encode_batch([text + "\n\n" for text in texts]) for i in encoded]
-    array = np.asarray(ids, dtype=np.uint16 if max(ids, default=0) < 2**16 else np.int32)
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    atomic_write(path, buffer.getvalue())
-    return array
-
-
-def _tokenizer_json(tokenizer) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        tokenizer.save(Path(folder) / "tokenizer.json")
-        return json.loads((Path(folder) / "tokenizer.json").read_text(encoding="utf-8"))
+# Batches that depend only on (seed, step), and the saved config
 
 
 def get_batch(ids: np.ndarray, step: int, config: TrainConfig, rows: slice = slice(None)
@@ -122,104 +94,8 @@ def get_batch(ids: np.ndarray, step: int, config: TrainConfig, rows: slice = sli
     return windows[:, :-1], windows[:, 1:]
 
 
-def eval_windows(ids: np.ndarray, block_size: int, max_tokens: int | None = None) -> torch.Tensor:
-    """Evenly spaced windows (block_size + 1 tokens) over the whole array, for a loss estimate."""
-    count = (len(ids) - 1) // block_size
-    if max_tokens is not None:
-        count = min(count, max(1, max_tokens // block_size))
-    starts = np.linspace(0, len(ids) - block_size - 1, count).astype(np.int64)
-    return torch.from_numpy(np.stack([ids[s: s + block_size + 1].astype(np.int64) for s in starts]))
-
-
-@torch.no_grad()
-def estimate_loss(model: GPT, windows: torch.Tensor, batch_size: int = 32) -> float:
-    """Mean next-token loss (nats) of ``model`` over ``windows``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total = 0.0
-    for i in range(0, len(windows), batch_size):
-        chunk = windows[i: i + batch_size].to(device)
-        total += lm_loss(model(chunk[:, :-1]), chunk[:, 1:]).item() * len(chunk)
-    model.train(was_training)
-    return total / len(windows)
-
-
-def unigram_loss(train_ids: np.ndarray, valid_ids: np.ndarray, vocab_size: int) -> float:
-    """Cross-entropy (nats) on ``valid_ids`` of token frequencies counted on ``train_ids`` (add-one smoothing)."""
-    counts = np.bincount(train_ids.astype(np.int64), minlength=vocab_size) + 1.0
-    log_p = np.log(counts / counts.sum())
-    return float(-log_p[valid_ids.astype(np.int64)].mean())
-
-
-def evaluate(model: GPT, train_ids: np.ndarray, valid_ids: np.ndarray, *, verbose: bool = True) -> dict:
-    """Perplexity of ``model`` on every window of the held-out ids, beside a unigram model's perplexity."""
-    model_loss = estimate_loss(model, eval_windows(valid_ids, model.config.block_size))
-    base = unigram_loss(train_ids, valid_ids, model.config.vocab_size)
-    result = {"valid_loss": model_loss, "perplexity": math.exp(model_loss),
-              "unigram_loss": base, "unigram_perplexity": math.exp(base),
-              "ratio": math.exp(model_loss - base)}
-    if verbose:
-        print(f"held-out perplexity: model {result['perplexity']:.2f}, unigram {result['unigram_perplexity']:.2f},"
-              f" ratio {result['ratio']:.3f}")
-    return result
-
-
-# ------------------------------------------------------------------------------------------------
-# Checkpoints: one safetensors file (model + flattened optimizer state) and a JSON manifest
-
-
-def model_tensors(model: GPT) -> dict[str, torch.Tensor]:
-    """The weights to save: the tied output matrix is stored once, as ``wte.weight``."""
-    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-
-
-def load_model_tensors(model: GPT, tensors: dict[str, torch.Tensor]) -> None:
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if set(missing) - {"lm_head.weight"} or unexpected:
-        raise ValueError(f"weights do not fit the model: missing {missing}, unexpected {unexpected}")
-
-
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    # Adam's state is a few tensors per parameter (step, exp_avg, exp_avg_sq): flatten to "optim.<i>.<key>".
-    return {f"optim.{index}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
-            for index, state in optimizer.state_dict()["state"].items() for key, value in state.items()}
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        _, index, key = name.split(".", 2)
-        state.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
-
-
-def save_checkpoint(out: Path, step: int, model: GPT, optimizer, config: TrainConfig, history: list) -> None:
-    """Write ``checkpoint-<step>.safetensors``, then point ``checkpoint.json`` at it, then drop older files."""
-    tensors = {f"model.{k}": v for k, v in model_tensors(model).items()} | _optimizer_tensors(optimizer)
-    data = save(tensors)
-    name = f"checkpoint-{step:07d}.safetensors"
-    atomic_write(out / name, data)
-    manifest = {"step": step, "file": name, "sha256": sha256_hex(data), "config": asdict(config), "history": history}
-    atomic_write(out / "checkpoint.json", json.dumps(manifest, indent=1))
-    for old in out.glob("checkpoint-*.safetensors"):
-        if old.name != name:
-            old.unlink()
-
-
-def load_checkpoint(out: Path, model: GPT, optimizer) -> tuple[int, list]:
-    """Restore model and optimizer from ``out/checkpoint.json``; return (step, history)."""
-    manifest = json.loads((out / "checkpoint.json").read_text())
-    path = out / manifest["file"]
-    if sha256_file(path) != manifest["sha256"]:
-        raise ValueError(f"checkpoint {path} does not match the sha256 in checkpoint.json")
-    tensors = load(path.read_bytes())
-    load_model_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    _load_optimizer(optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")})
-    return manifest["step"], manifest["history"]
-
-
 def config_from_dict(data: dict) -> TrainConfig:
+    """The `TrainConfig` that ``asdict`` turned into ``data`` (as stored in ``checkpoint.json``)."""
     return TrainConfig(**(data | {"model": GPTConfig(**data["model"])}))
 
 

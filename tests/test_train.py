@@ -1,9 +1,11 @@
-"""Tests for companion.train: schedule, batches, checkpoints, exact resume after SIGKILL, and torchrun."""
+"""Tests for companion.train: schedule, batches, exact resume after SIGKILL, torchrun, and the command line.
+
+The checkpoint format is tested in test_checkpoint.py, token ids and loss estimates in test_lm_eval.py.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import subprocess
@@ -90,64 +92,6 @@ def test_too_short_corpus_raises():
     config = T.TrainConfig(model=GPTConfig(vocab_size=10, block_size=16))
     with pytest.raises(ValueError, match="more than block_size"):
         T.get_batch(np.arange(10), 0, config)
-
-
-def test_unigram_loss_by_hand():
-    train, valid = np.array([0, 0, 1]), np.array([0, 2])
-    # add-one counts over a vocabulary of 3: [3, 2, 1] / 6
-    assert T.unigram_loss(train, valid, 3) == pytest.approx(-(math.log(3 / 6) + math.log(1 / 6)) / 2)
-
-
-def test_eval_windows_cover_the_array_evenly():
-    ids = np.arange(101)
-    windows = T.eval_windows(ids, 10)
-    assert windows.shape == (10, 11)
-    assert windows[0, 0] == 0 and windows[-1, -1] == 100
-    assert T.eval_windows(ids, 10, max_tokens=30).shape == (3, 11)
-
-
-class CountingTokenizer:
-    def __init__(self, offset: int = 0):
-        self.offset, self.calls = offset, 0
-
-    def encode_batch(self, texts):
-        self.calls += 1
-        return [[ord(c) % 50 + self.offset for c in text] for text in texts]
-
-    def save(self, path):
-        Path(path).write_text(json.dumps({"offset": self.offset}))
-
-
-def test_tokenize_cached_reuses_ids_and_keys_on_corpus_and_tokenizer(tmp_path):
-    tokenizer = CountingTokenizer()
-    first = T.tokenize_cached(["ab", "c"], tokenizer, tmp_path)
-    assert first.tolist() == [47, 48, 10, 10, 49, 10, 10]  # "ab\n\n" then "c\n\n"
-    again = T.tokenize_cached(["ab", "c"], tokenizer, tmp_path)
-    assert tokenizer.calls == 1 and np.array_equal(first, again)
-    T.tokenize_cached(["ab", "d"], tokenizer, tmp_path)
-    other = CountingTokenizer(offset=1)
-    assert T.tokenize_cached(["ab", "c"], other, tmp_path).tolist()[0] == 48
-    assert tokenizer.calls == 2 and other.calls == 1
-    assert len(list(tmp_path.glob("tokens-*.npy"))) == 3
-
-
-def test_checkpoint_round_trip_restores_model_and_optimizer_exactly(tmp_path):
-    config = T.PRESETS["test"]
-    config = T.replace(config, model=T.replace(config.model, vocab_size=60))
-    ids = np.random.default_rng(0).integers(0, 60, 2000).astype(np.uint16)
-    model, history = T.train(config, ids, ids, tmp_path, show_progress=False)
-    fresh = GPT(config.model, seed=99)
-    optimizer = T.make_optimizer(fresh, config)
-    step, restored_history = T.load_checkpoint(tmp_path, fresh, optimizer)
-    assert step == config.steps and restored_history == history
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True))
-    assert len(optimizer.state) == len(list(fresh.parameters()))
-    assert all(torch.is_tensor(s["exp_avg_sq"]) and s["exp_avg_sq"].abs().sum() > 0 for s in optimizer.state.values())
-    assert len(list(tmp_path.glob("checkpoint-*.safetensors"))) == 1  # older ones are removed
-
-    (tmp_path / json.loads((tmp_path / "checkpoint.json").read_text())["file"]).write_bytes(b"broken")
-    with pytest.raises(ValueError, match="does not match the sha256"):
-        T.load_checkpoint(tmp_path, fresh, optimizer)
 
 
 def test_resume_after_sigkill_is_bit_exact(corpus, tmp_path, capsys):
