@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load, save
 
-from companion.files import atomic_write, sha256_file, sha256_hex
+from companion.files import atomic_write, read_verified, sha256_hex
 from companion.gpt import GPT
 
 
@@ -75,10 +75,7 @@ def save_checkpoint(out: Path, step: int, model: GPT, optimizer: torch.optim.Opt
 def load_checkpoint(out: Path, model: GPT, optimizer: torch.optim.Optimizer) -> tuple[int, list]:
     """Restore model and optimizer from ``out/checkpoint.json``; return (step, history)."""
     manifest = json.loads((out / "checkpoint.json").read_text())
-    path = out / manifest["file"]
-    if sha256_file(path) != manifest["sha256"]:
-        raise ValueError(f"checkpoint {path} does not match the sha256 in checkpoint.json")
-    tensors = load(path.read_bytes())
+    tensors = load(read_verified(out / manifest["file"], manifest["sha256"]))
     load_model_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     _load_optimizer(optimizer, {k: v for k, v in tensors.items() if k.startswith("optim.")})
     return manifest["step"], manifest["history"]

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from .attention import LSHSelfAttention
 from .device import get_device, make_generator
-from .files import atomic_write, sha256_hex
+from .files import atomic_write, read_verified, sha256_hex
 
 SHIPPED = Path(__file__).resolve().parent / "results" / "duplication"
 EVAL_N_HASHES = (1, 2, 4, 8)
@@ -237,11 +237,7 @@ def load_result(folder: str | os.PathLike = SHIPPED, *, device: torch.device | s
     """
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    data = (folder / manifest["weights"]["file"]).read_bytes()
-    digest = sha256_hex(data)
-    if digest != manifest["weights"]["sha256"]:
-        raise ValueError(f"{manifest['weights']['file']} is corrupt: its sha256 is {digest}, "
-                         f"the manifest says {manifest['weights']['sha256']}")
+    data = read_verified(folder / manifest["weights"]["file"], manifest["weights"]["sha256"])
     model = ReformerLM(DuplicationConfig(**manifest["config"]))
     model.load_state_dict(load_safetensors(data))
     model.to(torch.device(device) if device is not None else get_device())

@@ -94,8 +94,9 @@ def feed_forward_case(length: int, *, chunk_size: int | None = None, d_model: in
     """A feed-forward layer on ``(batch, length, d_model)`` inputs, run without gradients, whole
     (``chunk_size=None``) or in chunks. Made for ``peak_memory("companion.feedforward:feed_forward_case", L)``."""
     generator = make_generator(seed)
-    torch.manual_seed(seed)  # the layer's initial weights
-    ff = feed_forward(d_model, d_ff).to(device)
+    with torch.random.fork_rng(devices=[]):  # seed the layer's initial weights, leave the caller's RNG alone
+        torch.manual_seed(seed)
+        ff = feed_forward(d_model, d_ff).to(device)
     x = torch.randn(batch, length, d_model, generator=generator).to(device)
 
     def run() -> torch.Tensor:

@@ -59,6 +59,18 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(_as_bytes(data)).hexdigest()
 
 
+def read_verified(path: str | os.PathLike, sha256: str) -> bytes:
+    """The bytes of ``path``, after checking them against ``sha256`` (ValueError naming the file if not).
+
+    Checking and parsing the same bytes, read once, leaves no gap for the file to change in between.
+    """
+    data = Path(path).read_bytes()
+    digest = sha256_hex(data)
+    if digest != sha256:
+        raise ValueError(f"{Path(path).name} is corrupt: its sha256 is {digest}, the manifest says {sha256}")
+    return data
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """The sha256 hex digest of a file's bytes, read in chunks so big files need little memory."""
     digest = hashlib.sha256()

@@ -31,12 +31,13 @@ def layer_stack(depth: int, *, width: int = 128, d_ff: int = 128, dropout: float
     """
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be an int >= 1, got {depth!r}")
-    torch.manual_seed(seed)
 
     def sublayer() -> nn.Module:
         return nn.Sequential(nn.LayerNorm(width), feed_forward(width, d_ff, dropout=dropout))
 
-    blocks = [ReversibleBlock(sublayer(), sublayer()) for _ in range(depth)]
+    with torch.random.fork_rng(devices=[]):  # seeded weights without touching the caller's RNG
+        torch.manual_seed(seed)
+        blocks = [ReversibleBlock(sublayer(), sublayer()) for _ in range(depth)]
     return ReversibleSequence(blocks, mode=mode).to(device)
 
 

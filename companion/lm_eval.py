@@ -56,6 +56,8 @@ def _tokenizer_json(tokenizer) -> dict:
 
 def eval_windows(ids: np.ndarray, block_size: int, max_tokens: int | None = None) -> torch.Tensor:
     """Evenly spaced windows (block_size + 1 tokens) over the whole array, for a loss estimate."""
+    if len(ids) <= block_size:
+        raise ValueError(f"ids must hold more than block_size={block_size} tokens, got {len(ids)}")
     count = (len(ids) - 1) // block_size
     if max_tokens is not None:
         count = min(count, max(1, max_tokens // block_size))

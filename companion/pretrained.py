@@ -23,7 +23,7 @@ from safetensors.torch import load as load_safetensors
 
 from companion.checkpoint import load_model_tensors
 from companion.device import get_device
-from companion.files import sha256_hex
+from companion.files import read_verified
 from companion.gpt import GPT, GPTConfig
 
 
@@ -49,11 +49,7 @@ def manifest(name: str | os.PathLike = "tiny-gpt") -> dict:
 
 
 def _verified_bytes(folder, entry: dict) -> bytes:
-    data = (folder / entry["file"]).read_bytes()
-    digest = sha256_hex(data)
-    if digest != entry["sha256"]:
-        raise ValueError(f"{entry['file']} is corrupt: its sha256 is {digest}, the manifest says {entry['sha256']}")
-    return data
+    return read_verified(folder / entry["file"], entry["sha256"])
 
 
 def load(name: str | os.PathLike = "tiny-gpt", device: str | torch.device | None = None):

@@ -13,7 +13,8 @@ so a resumed run sees what the uninterrupted one would have seen. The checkpoint
 
 With ``torchrun`` every rank draws the same global batch and trains on its own slice of it
 (its shard); DistributedDataParallel averages the gradients, so N processes compute what one
-process computes on the whole batch (up to float rounding).
+process computes on the whole batch (up to float rounding, and with dropout 0: each rank draws
+its own dropout masks).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def _prepare_data(args, config: TrainConfig):
     tokenizer = BPETokenizer.load(tokenizer_path)
     train_ids = tokenize_cached(train_texts, tokenizer, cache)
     valid_ids = tokenize_cached(valid_texts, tokenizer, cache)
-    vocab_size = len(json.loads(tokenizer_path.read_text(encoding="utf-8"))["model"]["vocab"])
+    vocab_size = tokenizer.vocab_size  # added tokens included, so every id has an embedding row
     config = replace(config, vocab_size=vocab_size, model=replace(config.model, vocab_size=vocab_size))
     facts = {"corpus": args.train_text or "companion.data.pretraining_texts",
              "corpus_checksum": {"train": data.corpus_checksum(train_texts),

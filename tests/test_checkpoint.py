@@ -30,7 +30,7 @@ def test_checkpoint_round_trip_restores_model_and_optimizer_exactly(tmp_path):
     assert len(list(tmp_path.glob("checkpoint-*.safetensors"))) == 1  # older ones are removed
 
     (tmp_path / json.loads((tmp_path / "checkpoint.json").read_text())["file"]).write_bytes(b"broken")
-    with pytest.raises(ValueError, match="does not match the sha256"):
+    with pytest.raises(ValueError, match="is corrupt: its sha256 is"):
         C.load_checkpoint(tmp_path, fresh, optimizer)
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from companion import files
-from companion.files import atomic_write, sha256_file, sha256_hex
+from companion.files import atomic_write, read_verified, sha256_file, sha256_hex
 
 
 def test_atomic_write_text_and_bytes_and_parents(tmp_path):
@@ -77,3 +77,12 @@ def test_sha256_helpers_match_hashlib(tmp_path):
     path = tmp_path / "big.bin"
     path.write_bytes(big)
     assert sha256_file(path) == hashlib.sha256(big).hexdigest() == sha256_hex(big)
+
+
+def test_read_verified_returns_the_bytes_it_checked(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\x00\x01weights")
+    assert read_verified(path, hashlib.sha256(b"\x00\x01weights").hexdigest()) == b"\x00\x01weights"
+    path.write_bytes(b"\x00\x01weighty")
+    with pytest.raises(ValueError, match=r"weights.bin is corrupt: its sha256 is [0-9a-f]{64}, the manifest says"):
+        read_verified(path, hashlib.sha256(b"\x00\x01weights").hexdigest())

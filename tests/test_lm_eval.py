@@ -52,3 +52,8 @@ def test_tokenize_cached_reuses_ids_and_keys_on_corpus_and_tokenizer(tmp_path):
     assert E.tokenize_cached(["ab", "c"], other, tmp_path).tolist()[0] == 48
     assert tokenizer.calls == 2 and other.calls == 1
     assert len(list(tmp_path.glob("tokens-*.npy"))) == 3
+
+
+def test_eval_windows_needs_more_tokens_than_one_block():
+    with pytest.raises(ValueError, match=r"ids must hold more than block_size=8 tokens, got 8"):
+        E.eval_windows(np.arange(8), block_size=8)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
 from companion import memory
 
 torch.set_num_threads(1)
+
+# Resident-memory peaks are exact to the page on Linux; the macOS fallback (ru_maxrss) is coarser.
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RSS high-water mark is reset only on Linux")
 
 
 def test_a_200_mb_tensor_measures_200_mb() -> None:
