@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import positive_int
 from .device import get_device, make_generator
 from .lsh import Buckets, hash_vectors, total_buckets
 
@@ -186,8 +187,7 @@ def lsh_attention(qk: torch.Tensor, v: torch.Tensor, *, bucket_size: int = 64, n
     `default_n_buckets`.
     """
     _check_pair(qk, v, "qk and v")
-    if isinstance(bucket_size, bool) or not isinstance(bucket_size, int) or bucket_size < 1:
-        raise ValueError(f"bucket_size must be an int >= 1, got {bucket_size!r}")
+    positive_int(bucket_size, "bucket_size")
     batch_shape, (length, dim), dim_v = qk.shape[:-2], qk.shape[-2:], v.shape[-1]
     if n_buckets is None:
         n_buckets = default_n_buckets(length, bucket_size)

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from companion.checks import positive_int
 from companion.sampling import check_sampling_args, temperature_scale, top_k_filter, top_p_filter
 
 __all__ = [
@@ -97,8 +98,7 @@ def _check_common(input_ids: torch.Tensor, max_new_tokens: int) -> None:
         raise TypeError("input_ids must be a LongTensor of shape (batch, time)")
     if input_ids.size(0) < 1 or input_ids.size(1) < 1:
         raise ValueError(f"input_ids must have at least one row and one token, got shape {tuple(input_ids.shape)}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+    positive_int(max_new_tokens, "max_new_tokens")
 
 
 def _one_token_per_step(
@@ -187,8 +187,7 @@ def beam_search(
     switches to greedy search there); with ``early_stopping=True`` the two coincide.
     """
     _check_common(input_ids, max_new_tokens)
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be an int >= 1, got {num_beams!r}")
+    positive_int(num_beams, "num_beams")
     if not isinstance(num_return_sequences, int) or not 1 <= num_return_sequences <= num_beams:
         raise ValueError(f"num_return_sequences must be in [1, num_beams={num_beams}], got {num_return_sequences!r}")
     if not (early_stopping is True or early_stopping is False or early_stopping == "never"):

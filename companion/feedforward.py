@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .checks import positive_int
 from .device import make_generator
 
 
@@ -44,8 +45,7 @@ def chunked_feed_forward(ff: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
         raise ValueError(f"x must have shape (..., L, d) with at least 2 dims, got shape {tuple(x.shape)}")
     if not -x.dim() <= dim < x.dim():
         raise ValueError(f"dim must be in [{-x.dim()}, {x.dim() - 1}] for x with {x.dim()} dims, got {dim}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+    positive_int(chunk_size, "chunk_size")
     needs_graph = torch.is_grad_enabled() and (x.requires_grad or _has_trainable_params(ff))
     outputs = []
     for chunk in x.split(chunk_size, dim=dim):  # views, no copies: the last chunk may be shorter
@@ -67,8 +67,7 @@ class ChunkedFeedForward(nn.Module):
         super().__init__()
         if not isinstance(ff, nn.Module):
             raise TypeError(f"ff must be a torch.nn.Module, got {type(ff).__name__}")
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+        positive_int(chunk_size, "chunk_size")
         self.ff, self.chunk_size, self.recompute = ff, chunk_size, recompute
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,8 +78,7 @@ def feed_forward(d_model: int, d_ff: int, *, dropout: float = 0.0, device: torch
                  dtype: torch.dtype | None = None) -> nn.Sequential:
     """The transformer's position-wise block: Linear(d_model, d_ff) -> GELU -> Dropout -> Linear(d_ff, d_model)."""
     for name, value in (("d_model", d_model), ("d_ff", d_ff)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        positive_int(value, name)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     return nn.Sequential(nn.Linear(d_model, d_ff, device=device, dtype=dtype), nn.GELU(), nn.Dropout(dropout),

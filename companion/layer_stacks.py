@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .checks import positive_int
 from .device import make_generator
 from .feedforward import feed_forward
 from .reversible import ReversibleBlock, ReversibleSequence
@@ -29,8 +30,7 @@ def layer_stack(depth: int, *, width: int = 128, d_ff: int = 128, dropout: float
     An attention-free stand-in for a Reformer layer (f would be attention): ``mode="residual"`` runs it as
     ordinary residual layers, ``"checkpoint"`` with torch.utils.checkpoint, ``"reversible"`` reversibly.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an int >= 1, got {depth!r}")
+    positive_int(depth, "depth")
 
     def sublayer() -> nn.Module:
         return nn.Sequential(nn.LayerNorm(width), feed_forward(width, d_ff, dropout=dropout))

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from companion.checks import positive_int
+
 Buckets = int | Sequence[int]
 _PROJECTION_BUDGET = 1 << 24  # floats of x @ R held at once
 
@@ -41,8 +43,7 @@ def total_buckets(n_buckets: Buckets) -> int:
 
 
 def _check_n_hashes(n_hashes: int) -> None:
-    if isinstance(n_hashes, bool) or not isinstance(n_hashes, int) or n_hashes < 1:
-        raise ValueError(f"n_hashes must be an int >= 1, got {n_hashes!r}")
+    positive_int(n_hashes, "n_hashes")
 
 
 def random_rotations(dim: int, n_buckets: Buckets, n_hashes: int, *,

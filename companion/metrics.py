@@ -21,6 +21,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from companion.checks import positive_int
+
 Tokens = Sequence[Hashable]
 
 
@@ -30,8 +32,7 @@ def repeated_suffix(tokens: Tokens, max_n: int = 90) -> tuple[int, int]:
     For each n in 1..``max_n``, count how many consecutive copies of the last n tokens end the
     sequence (at least 1). Return the n with the most copies, the shortest one on a tie.
     """
-    if not isinstance(max_n, int) or max_n < 1:
-        raise ValueError(f"max_n must be an int >= 1, got {max_n!r}")
+    positive_int(max_n, "max_n")
     tokens = list(tokens)
     best_n, best_copies = 1, 1
     for n in range(1, min(max_n, len(tokens)) + 1):
@@ -73,8 +74,7 @@ def distinct_n(generations: Iterable[Tokens], n: int) -> float:
 
     1.0 means no n-gram occurs twice; a text stuck in a loop tends to 0.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    positive_int(n, "n")
     grams = [gram for tokens in generations for gram in _ngrams(list(tokens), n)]
     if not grams:
         raise ValueError(f"generations have no {n}-grams (all shorter than n={n})")
@@ -90,8 +90,7 @@ def self_bleu(generations: Sequence[Tokens], n: int = 4, epsilon: float = 0.1) -
     the reference that has it most), a brevity penalty against the closest reference length
     (the shorter on a tie), and 0 when no unigram matches.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    positive_int(n, "n")
     generations = [list(tokens) for tokens in generations]
     if len(generations) < 2:
         raise ValueError(f"generations must hold at least 2 sequences, got {len(generations)}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from companion.checks import positive_int
+
 
 def check_sampling_args(temperature: float, top_k: int | None, top_p: float | None) -> None:
     """Raise ``ValueError`` naming the first parameter outside its allowed range."""
@@ -59,5 +61,4 @@ def top_p_filter(logits: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
 
 
 def _check_min_tokens(min_tokens_to_keep: int) -> None:
-    if isinstance(min_tokens_to_keep, bool) or not isinstance(min_tokens_to_keep, int) or min_tokens_to_keep < 1:
-        raise ValueError(f"min_tokens_to_keep must be an int >= 1, got {min_tokens_to_keep!r}")
+    positive_int(min_tokens_to_keep, "min_tokens_to_keep")
