@@ -273,6 +273,10 @@ class BPETokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write a HF `tokenizer.json` that `tokenizers.Tokenizer.from_file` loads and encodes identically."""
+        atomic_write(path, self.to_json())
+
+    def to_json(self) -> str:
+        """The text of the HF `tokenizer.json` that `save` writes."""
         byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
         added = [{"id": self._vocab[token], "content": token, "single_word": False, "lstrip": False,
                   "rstrip": False, "normalized": False, "special": True} for token in self._special_tokens]
@@ -281,15 +285,20 @@ class BPETokenizer:
                  "vocab": self._vocab, "merges": [list(merge) for merge in self._merges]}
         data = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added, "normalizer": None,
                 "pre_tokenizer": byte_level, "post_processor": None, "decoder": byte_level, "model": model}
-        atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1))
+        return json.dumps(data, ensure_ascii=False, indent=1)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> BPETokenizer:
         """Read a HF `tokenizer.json`; a ValueError names each feature in it that this class lacks."""
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls.from_json(Path(path).read_text(encoding="utf-8"), source=str(path))
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "tokenizer.json") -> BPETokenizer:
+        """Parse the text of a HF `tokenizer.json` (``source`` names it in error messages)."""
+        data = json.loads(text)
         problems = _unsupported_features(data)
         if problems:
-            raise ValueError(f"{path} uses tokenizer.json features BPETokenizer does not implement: "
+            raise ValueError(f"{source} uses tokenizer.json features BPETokenizer does not implement: "
                              + "; ".join(problems))
         vocab = dict(data["model"]["vocab"])
         added = data.get("added_tokens") or []

@@ -11,6 +11,10 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 
 def _as_bytes(data: bytes | str) -> bytes:
@@ -59,15 +63,16 @@ def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(_as_bytes(data)).hexdigest()
 
 
-def read_verified(path: str | os.PathLike, sha256: str) -> bytes:
+def read_verified(path: str | os.PathLike | Traversable, sha256: str) -> bytes:
     """The bytes of ``path``, after checking them against ``sha256`` (ValueError naming the file if not).
 
     Checking and parsing the same bytes, read once, leaves no gap for the file to change in between.
     """
-    data = Path(path).read_bytes()
+    path = path if hasattr(path, "read_bytes") else Path(path)  # package resources may live in a zip
+    data = path.read_bytes()
     digest = sha256_hex(data)
     if digest != sha256:
-        raise ValueError(f"{Path(path).name} is corrupt: its sha256 is {digest}, the manifest says {sha256}")
+        raise ValueError(f"{path.name} is corrupt: its sha256 is {digest}, the manifest says {sha256}")
     return data
 
 

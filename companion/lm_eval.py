@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ def tokenize_cached(texts: list[str], tokenizer, cache_dir: str | Path) -> np.nd
     """
     from companion.data import corpus_checksum
 
-    tokenizer_hash = sha256_hex(json.dumps(_tokenizer_json(tokenizer), sort_keys=True))
+    tokenizer_hash = sha256_hex(json.dumps(json.loads(tokenizer.to_json()), sort_keys=True))
     path = Path(cache_dir) / f"tokens-{corpus_checksum(texts)[:16]}-{tokenizer_hash[:16]}.npy"
     if path.exists():
         try:
@@ -46,12 +45,6 @@ def tokenize_cached(texts: list[str], tokenizer, cache_dir: str | Path) -> np.nd
     np.save(buffer, array, allow_pickle=False)
     atomic_write(path, buffer.getvalue())
     return array
-
-
-def _tokenizer_json(tokenizer) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        tokenizer.save(Path(folder) / "tokenizer.json")
-        return json.loads((Path(folder) / "tokenizer.json").read_text(encoding="utf-8"))
 
 
 def eval_windows(ids: np.ndarray, block_size: int, max_tokens: int | None = None) -> torch.Tensor:

@@ -63,9 +63,8 @@ def load(name: str | os.PathLike = "tiny-gpt", device: str | torch.device | None
     folder = _folder(name)
     info = manifest(name)
     weights = load_safetensors(_verified_bytes(folder, info["weights"]))
-    _verified_bytes(folder, info["tokenizer"])
-    with resources.as_file(folder / info["tokenizer"]["file"]) as path:
-        tokenizer = BPETokenizer.load(path)
+    tokenizer_text = _verified_bytes(folder, info["tokenizer"]).decode("utf-8")
+    tokenizer = BPETokenizer.from_json(tokenizer_text, source=info["tokenizer"]["file"])
     model = GPT(GPTConfig(**info["model_config"]), seed=None)
     load_model_tensors(model, weights)
     model.to(get_device(str(device) if device is not None else None))

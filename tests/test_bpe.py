@@ -304,3 +304,14 @@ def test_train_takes_any_iterable_and_shows_progress(capsys) -> None:
     ours = BPETokenizer.train((text for text in texts), 300)
     assert "BPE merges" in capsys.readouterr().err
     assert ours.merges == hf_merges(hf_train(texts, 300))
+
+
+def test_to_json_and_from_json_round_trip_without_a_file(trained) -> None:
+    ours, _ = trained
+    again = BPETokenizer.from_json(ours.to_json())
+    assert again.merges == ours.merges and again.vocab == ours.vocab
+    assert again.encode("tokenizer 토큰 ✨") == ours.encode("tokenizer 토큰 ✨")
+    data = json.loads(ours.to_json())
+    data["normalizer"] = {"type": "NFC"}
+    with pytest.raises(ValueError, match="shipped.json uses tokenizer.json features .*normalizer"):
+        BPETokenizer.from_json(json.dumps(data), source="shipped.json")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,8 +36,8 @@ class CountingTokenizer:
         self.calls += 1
         return [[ord(c) % 50 + self.offset for c in text] for text in texts]
 
-    def save(self, path):
-        Path(path).write_text(json.dumps({"offset": self.offset}))
+    def to_json(self):
+        return json.dumps({"offset": self.offset})
 
 
 def test_tokenize_cached_reuses_ids_and_keys_on_corpus_and_tokenizer(tmp_path):
