@@ -45,7 +45,11 @@ def _folder(name: str | os.PathLike):
 
 def manifest(name: str | os.PathLike = "tiny-gpt") -> dict:
     """The manifest of a shipped model (or of a training output folder)."""
-    return json.loads((_folder(name) / "manifest.json").read_text(encoding="utf-8"))
+    return _read_manifest(_folder(name))
+
+
+def _read_manifest(folder) -> dict:
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
 
 
 def _verified_bytes(folder, entry: dict) -> bytes:
@@ -61,7 +65,7 @@ def load(name: str | os.PathLike = "tiny-gpt", device: str | torch.device | None
     from companion.bpe import BPETokenizer
 
     folder = _folder(name)
-    info = manifest(name)
+    info = _read_manifest(folder)
     weights = load_safetensors(_verified_bytes(folder, info["weights"]))
     tokenizer_text = _verified_bytes(folder, info["tokenizer"]).decode("utf-8")
     tokenizer = BPETokenizer.from_json(tokenizer_text, source=info["tokenizer"]["file"])

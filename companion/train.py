@@ -198,11 +198,11 @@ def _prepare_data(args, config: TrainConfig):
     tokenizer_path = cache / f"tokenizer-{config.vocab_size}-{data.corpus_checksum(tokenizer_texts)[:16]}.json"
     if args.tokenizer:
         tokenizer_path = Path(args.tokenizer)
-    elif not tokenizer_path.exists():
+    if args.tokenizer or tokenizer_path.exists():
+        tokenizer = BPETokenizer.load(tokenizer_path)
+    else:
         tokenizer = BPETokenizer.train(tokenizer_texts, vocab_size=config.vocab_size, show_progress=False)
-        tokenizer_path.parent.mkdir(parents=True, exist_ok=True)
         tokenizer.save(tokenizer_path)
-    tokenizer = BPETokenizer.load(tokenizer_path)
     train_ids = tokenize_cached(train_texts, tokenizer, cache)
     valid_ids = tokenize_cached(valid_texts, tokenizer, cache)
     vocab_size = tokenizer.vocab_size  # added tokens included, so every id has an embedding row
