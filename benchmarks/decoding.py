@@ -23,9 +23,10 @@ from collections.abc import Callable
 
 import torch
 
-from companion.decoding import HFCausalLM, beam_search, greedy_search, sample
+from companion.decoding import beam_search, greedy_search, sample
 from companion.device import get_device, make_generator
 from companion.gpt import GPT
+from companion.hf_adapter import HFCausalLM
 
 BEAM_TARGET, CACHE_TARGET = 1.0, 3.0
 

@@ -9,7 +9,8 @@ one bucket. Evaluating one trained model with more hash rounds than it was train
 
     python -m companion.duplication --out DIR      # train, evaluate at 1, 2, 4, 8 rounds, save
 
-writes ``model.safetensors`` and ``manifest.json`` (config, command, seed, steps, time, accuracies).
+writes a result folder (`companion.folders`: ``model.safetensors`` and ``manifest.json`` with config, command,
+seed, steps, time, accuracies).
 The package ships such a result in ``companion/results/duplication``; `load_result` reads it back after
 checking the sha256 of the weights.
 """
@@ -22,20 +23,17 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 from torch import nn
 from tqdm import tqdm
 
+from . import folders
 from .attention import LSHSelfAttention
 from .device import get_device, make_generator
-from .files import atomic_write, read_verified, sha256_hex
+from .folders import read_folder, write_folder
 
-SHIPPED = Path(__file__).resolve().parent / "results" / "duplication"
 EVAL_N_HASHES = (1, 2, 4, 8)
 
 
@@ -50,7 +48,7 @@ class DuplicationConfig:
     layers: int = 1
     bucket_size: int = 8
     n_hashes: int = 2  # rounds used in training; evaluation may use others
-    n_buckets: int | None = None  # None: companion.attention's default (about one bucket per chunk)
+    n_buckets: int | None = None  # None: companion.attention's default (about two buckets per chunk)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "length", "dim", "heads", "layers", "bucket_size", "n_hashes"):
@@ -218,30 +216,23 @@ def train(config: DuplicationConfig, *, steps: int = 1000, batch_size: int = 32,
 
 
 def save_result(model: ReformerLM, out: str | os.PathLike, info: dict) -> dict:
-    """Write ``model.safetensors`` and ``manifest.json`` (``info`` plus config and checksum) into ``out``."""
-    out = Path(out)
-    weights = save_safetensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
-    atomic_write(out / "model.safetensors", weights)
-    manifest = {"task": "duplication (0w0w)", "config": asdict(model.config), **info,
-                "weights": {"file": "model.safetensors", "sha256": sha256_hex(weights), "bytes": len(weights)}}
-    atomic_write(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    return manifest
+    """Write the result folder (`companion.folders`): the weights and a manifest of ``info`` plus the config."""
+    manifest = {"task": "duplication (0w0w)", "config": asdict(model.config), **info}
+    return write_folder(out, manifest, tensors=model.state_dict())
 
 
-def load_result(folder: str | os.PathLike = SHIPPED, *, device: torch.device | str | None = None
+def load_result(folder: str | os.PathLike | None = None, *, device: torch.device | str | None = None
                 ) -> tuple[ReformerLM, dict]:
     """Return ``(model, manifest)`` from a folder written by `save_result` (default: the shipped result).
 
-    The weights' sha256 is checked against the manifest before they are parsed (safetensors, never pickle);
+    Every file's sha256 is checked against the manifest before it is parsed (safetensors, never pickle);
     a mismatch raises ``ValueError``.
     """
-    folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    data = read_verified(folder / manifest["weights"]["file"], manifest["weights"]["sha256"])
-    model = ReformerLM(DuplicationConfig(**manifest["config"]))
-    model.load_state_dict(load_safetensors(data))
+    result = read_folder(folders.shipped("results", "duplication") if folder is None else folder)
+    model = ReformerLM(DuplicationConfig(**result.manifest["config"]))
+    model.load_state_dict(result.tensors)
     model.to(torch.device(device) if device is not None else get_device())
-    return model.eval(), manifest
+    return model.eval(), result.manifest
 
 
 def main(argv: list[str] | None = None) -> dict:

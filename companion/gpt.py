@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from companion.checks import positive_int
+
 
 @dataclass
 class GPTConfig:
@@ -38,9 +40,7 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(getattr(self, name), name)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd must be divisible by n_head, got n_embd={self.n_embd}, n_head={self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
@@ -185,23 +185,41 @@ class GPT(nn.Module):
             raise ValueError(f"sequence length must be <= block_size={self.config.block_size}, "
                              f"got {total} (cached {past_length} + new {idx.shape[1]})")
 
-    def _run(self, idx: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache]:
+    def _run(self, idx: torch.Tensor, cache: KVCache | None, states: list[torch.Tensor] | None = None
+             ) -> tuple[torch.Tensor, KVCache]:
+        """The final hidden state (before ``ln_f``) and the new cache; ``states`` collects every layer's."""
         past_length = 0 if cache is None else cache.length
         self._check_idx(idx, past_length)
         positions = torch.arange(past_length, past_length + idx.shape[1], device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(positions))
         keys, values = [], []
         for i, block in enumerate(self.blocks):
+            if states is not None:
+                states.append(x)
             past = None if cache is None else (cache.keys[i], cache.values[i])
             x, (k, v) = block(x, past)
             keys.append(k)
             values.append(v)
-        return self.lm_head(self.ln_f(x)), KVCache(keys, values)
+        if states is not None:
+            states.append(x)
+        return x, KVCache(keys, values)
+
+    def hidden_states(self, idx: torch.Tensor) -> list[torch.Tensor]:
+        """The residual stream after each stage: ``n_layer + 1`` tensors of shape (batch, time, n_embd).
+
+        Index 0 is the token plus position embedding, index ``i`` the output of block ``i`` (before the
+        final layer norm), so ``lm_head(ln_f(hidden_states(idx)[-1]))`` equals ``model(idx)``. One forward
+        pass yields them all.
+        """
+        states: list[torch.Tensor] = []
+        self._run(idx, None, states)
+        return states
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits ``(B, T, vocab_size)`` for every position; with ``targets`` also the mean cross-entropy."""
-        logits, _ = self._run(idx, None)
+        x, _ = self._run(idx, None)
+        logits = self.lm_head(self.ln_f(x))
         if targets is None:
             return logits
         return logits, lm_loss(logits, targets)
@@ -214,7 +232,8 @@ class GPT(nn.Module):
         """
         if cache is not None and cache.batch_size != idx.shape[0]:
             raise ValueError(f"idx batch size must equal the cache's ({cache.batch_size}), got {idx.shape[0]}")
-        return self._run(idx, cache)
+        x, cache = self._run(idx, cache)
+        return self.lm_head(self.ln_f(x)), cache
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,8 @@
   estimates differ only because the model did.
 * `estimate_loss`: the model's mean next-token cross-entropy (nats) over those windows.
 * `unigram_loss`: the baseline a model must beat, token frequencies alone.
-* `evaluate`: held-out perplexity of a model beside the unigram model's (`companion.pretrained.check`
-  reports it for the shipped model; `python -m companion.train` at the end of a run).
+* `evaluate`: held-out perplexity of a model beside the unigram model's (`evaluate_on_corpus`
+  scores a model on this Python's corpus; `python -m companion.train` reports `evaluate` at the end of a run).
 """
 
 from __future__ import annotations
@@ -90,3 +90,13 @@ def evaluate(model: GPT, train_ids: np.ndarray, valid_ids: np.ndarray, *, verbos
         print(f"held-out perplexity: model {result['perplexity']:.2f}, unigram {result['unigram_perplexity']:.2f},"
               f" ratio {result['ratio']:.3f}")
     return result
+
+
+def evaluate_on_corpus(model: GPT, tokenizer) -> dict:
+    """`evaluate` on this Python's pretraining text: the unigram model counts the training split's tokens;
+    both are scored on the held-out modules (`companion.data.pretraining_texts`)."""
+    from companion import data
+
+    train_ids = tokenize_cached(data.pretraining_texts("train"), tokenizer, data.cache_dir())
+    valid_ids = tokenize_cached(data.pretraining_texts("valid"), tokenizer, data.cache_dir())
+    return evaluate(model, train_ids, valid_ids)

@@ -28,18 +28,19 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import save
 from tqdm import tqdm
 
 from companion.checkpoint import load_checkpoint, model_tensors, save_checkpoint
+from companion.checks import positive_int
 from companion.device import get_device
-from companion.files import atomic_write, sha256_hex
+from companion.folders import write_folder
 from companion.gpt import GPT, GPTConfig, lm_loss
 from companion.lm_eval import estimate_loss, eval_windows, evaluate, tokenize_cached
 
@@ -95,6 +96,17 @@ def get_batch(ids: np.ndarray, step: int, config: TrainConfig, rows: slice = sli
     return windows[:, :-1], windows[:, 1:]
 
 
+def _shard(batch: tuple[torch.Tensor, torch.Tensor], config: TrainConfig, rows: slice
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check a batch source's global batch and keep this process's rows."""
+    x, y = batch
+    expected = (config.batch_size, config.model.block_size)
+    if tuple(x.shape) != expected or tuple(y.shape) != expected or x.dtype != torch.long:
+        raise ValueError(f"batches(step) must return two LongTensors of shape {expected}, "
+                         f"got {x.dtype} {tuple(x.shape)} and {tuple(y.shape)}")
+    return x[rows], y[rows]
+
+
 def config_from_dict(data: dict) -> TrainConfig:
     """The `TrainConfig` that ``asdict`` turned into ``data`` (as stored in ``checkpoint.json``)."""
     return TrainConfig(**(data | {"model": GPTConfig(**data["model"])}))
@@ -112,10 +124,21 @@ def make_optimizer(model: GPT, config: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95))
 
 
+BatchSource = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+Metrics = Callable[[GPT], dict[str, float]]
+
+
 def train(config: TrainConfig, train_ids: np.ndarray, valid_ids: np.ndarray, out: str | Path, *,
+          batches: BatchSource | None = None, metrics: Metrics | None = None,
           device: str | torch.device | None = None, resume: bool = False, show_progress: bool = True,
           crash_at_step: int | None = None) -> tuple[GPT, list]:
     """Train (or resume) a GPT; checkpoints go to ``out``. Returns the model and the loss history.
+
+    ``batches(step)`` returns the global batch ``(inputs, targets)`` of a step, two LongTensors
+    ``(batch_size, block_size)``; the default draws random windows of ``train_ids`` (`get_batch`). A batch
+    source that depends only on the step keeps resuming exact; it can mix text with synthetic sequences.
+    ``train_ids`` and ``valid_ids`` are the text whose loss is logged every ``eval_every`` steps;
+    ``metrics(model)``, if given, adds its entries to each logged record (the model is in eval mode then).
 
     Under ``torchrun`` (WORLD_SIZE > 1) it runs data-parallel: each rank trains on its slice of the batch.
     ``crash_at_step`` kills the process with SIGKILL before that step (to test resuming).
@@ -153,7 +176,7 @@ def train(config: TrainConfig, train_ids: np.ndarray, valid_ids: np.ndarray, out
             os.kill(os.getpid(), signal.SIGKILL)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        x, y = get_batch(train_ids, step, config, shard)
+        x, y = get_batch(train_ids, step, config, shard) if batches is None else _shard(batches(step), config, shard)
         torch.manual_seed(config.seed * 1_000_003 + step * world + rank)  # dropout noise of this step
         loss = lm_loss(net(x.to(device)), y.to(device))
         loss.backward()
@@ -166,6 +189,11 @@ def train(config: TrainConfig, train_ids: np.ndarray, valid_ids: np.ndarray, out
             record = {"step": done, "lr": lr_at(step, config),
                       "train_loss": estimate_loss(model, train_windows),
                       "valid_loss": estimate_loss(model, valid_windows)}
+            if metrics is not None:
+                model.eval()
+                with torch.no_grad():
+                    record |= metrics(model)
+                model.train()
             history.append(record)
             bar.write(f"step {done}: train loss {record['train_loss']:.4f}, valid loss {record['valid_loss']:.4f}")
         if rank == 0 and (done % config.checkpoint_every == 0 or done == config.steps):
@@ -215,6 +243,21 @@ def _prepare_data(args, config: TrainConfig):
     return config, tokenizer_path, train_ids, valid_ids, facts
 
 
+def configure(preset: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    """The preset with the command line's overrides (None means: keep the preset's value)."""
+    model = {"n_layer": args.n_layer, "n_head": args.n_head, "n_embd": args.n_embd,
+             "block_size": args.block_size, "dropout": args.dropout}
+    model = replace(preset.model, **{k: v for k, v in model.items() if v is not None})
+    run = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "lr": args.lr,
+           "eval_every": args.eval_every, "vocab_size": args.vocab_size}
+    config = replace(preset, model=model, **{k: v for k, v in run.items() if v is not None})
+    for name in ("steps", "batch_size", "eval_every", "vocab_size"):
+        positive_int(getattr(config, name), name.replace("_", "-"))
+    if not config.lr > 0:
+        raise ValueError(f"lr must be > 0, got {config.lr}")
+    return config
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m companion.train", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
@@ -228,6 +271,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--valid-text", help="held-out text (required with --train-text)")
     parser.add_argument("--tokenizer", help="a tokenizer.json to use instead of training one")
     parser.add_argument("--cache-dir", help="where token ids are cached (default: companion.data.cache_dir())")
+    parser.add_argument("--name", help="the model's name in its manifest (default: the name of --out)")
+    shape = parser.add_argument_group("model shape (default: the preset's)")
+    shape.add_argument("--n-layer", type=int, help="transformer blocks")
+    shape.add_argument("--n-head", type=int, help="attention heads per block (must divide --n-embd)")
+    shape.add_argument("--n-embd", type=int, help="width of the residual stream")
+    shape.add_argument("--block-size", type=int, help="context length in tokens")
+    shape.add_argument("--vocab-size", type=int, help="vocabulary of the BPE tokenizer trained for the run")
+    shape.add_argument("--dropout", type=float, help="dropout probability in [0, 1)")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--eval-every", type=int, help="steps between logged loss estimates")
     parser.add_argument("--threads", type=int, help="torch CPU threads (fewer can be faster on a busy machine)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--crash-at-step", type=int, help=argparse.SUPPRESS)  # for the resume test
@@ -242,14 +295,15 @@ def main(argv: list[str] | None = None) -> None:
     if world > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     out = Path(args.out)
-    config = PRESETS[args.preset]
-    overrides = {k: v for k, v in {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}.items()
-                 if v is not None}
-    config = replace(config, **overrides)
+    try:
+        config = configure(PRESETS[args.preset], args)
+    except ValueError as error:
+        parser.error(str(error))
     if args.resume and (out / "checkpoint.json").exists():
         saved = config_from_dict(json.loads((out / "checkpoint.json").read_text())["config"])
-        if overrides and replace(saved, **overrides) != saved:
-            parser.error(f"--steps/--batch-size/--seed differ from the checkpoint's run: {overrides}")
+        # the vocabulary actually trained can exceed the one asked for (added tokens): compare the rest
+        if replace(config, vocab_size=saved.vocab_size, model=replace(config.model, vocab_size=saved.model.vocab_size)) != saved:
+            parser.error("the options differ from the checkpoint's run: resume with the same options")
         config = replace(saved, vocab_size=config.vocab_size)
     rank = int(os.environ.get("RANK", 0))
     if world > 1 and rank != 0:
@@ -262,29 +316,25 @@ def main(argv: list[str] | None = None) -> None:
     if rank == 0:
         model.eval()
         result = evaluate(model, train_ids, valid_ids)
-        write_model(out, model, tokenizer_path, config, history, facts | {"evaluation": result}, argv)
+        write_model(out, model, tokenizer_path, config, history, facts | {"evaluation": result}, argv,
+                    name=args.name or out.resolve().name)
     if world > 1:
         dist.destroy_process_group()
 
 
 def write_model(out: Path, model: GPT, tokenizer_path: Path, config: TrainConfig, history: list, facts: dict,
-                argv: list[str]) -> None:
-    """The final product: model.safetensors, tokenizer.json and manifest.json (with both files' sha256)."""
-    weights = save(model_tensors(model), metadata={"format": "pt"})
-    atomic_write(out / "model.safetensors", weights)
-    tokenizer_bytes = Path(tokenizer_path).read_bytes()
-    atomic_write(out / "tokenizer.json", tokenizer_bytes)
+                argv: list[str], *, name: str) -> dict:
+    """The final product, a model folder (`companion.folders`): weights, tokenizer.json and the manifest."""
     last = history[-1] if history else {}
     manifest = {
-        "name": "tiny-gpt", "model_config": config.model.to_dict(), "train_config": asdict(config),
+        "name": name, "model_config": config.model.to_dict(), "train_config": asdict(config),
         "parameters": model.num_parameters(), "steps": config.steps,
         "final_train_loss": last.get("train_loss"), "final_valid_loss": last.get("valid_loss"),
-        "weights": {"file": "model.safetensors", "sha256": sha256_hex(weights)},
-        "tokenizer": {"file": "tokenizer.json", "sha256": sha256_hex(tokenizer_bytes)},
         "command": "python -m companion.train " + shlex.join(argv),
         "torch_version": torch.__version__, "history": history,
     } | facts
-    atomic_write(out / "manifest.json", json.dumps(manifest, indent=1))
+    return write_folder(out, manifest, tensors=model_tensors(model),
+                        files={"tokenizer.json": Path(tokenizer_path).read_bytes()})
 
 
 if __name__ == "__main__":

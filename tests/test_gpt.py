@@ -165,8 +165,8 @@ def test_bad_inputs_raise():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"n_embd": 30, "n_head": 4}, "n_embd must be divisible by n_head"),
-    ({"n_layer": 0}, "n_layer must be a positive int, got 0"),
-    ({"vocab_size": 2.5}, "vocab_size must be a positive int"),
+    ({"n_layer": 0}, "n_layer must be an int >= 1, got 0"),
+    ({"vocab_size": 2.5}, "vocab_size must be an int >= 1"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
 ])
 def test_config_validation(kwargs, message):
@@ -185,3 +185,20 @@ def test_cuda_decode_step_matches_cpu():
         step, cache = gpu.decode_step(idx[:, t: t + 1].cuda(), cache)
         logits = torch.cat([logits, step], dim=1)
     torch.testing.assert_close(logits.cpu(), cpu, rtol=1e-4, atol=1e-4)
+
+
+def test_hidden_states_are_every_stage_of_the_residual_stream():
+    config = GPTConfig(vocab_size=50, block_size=12, n_layer=3, n_head=2, n_embd=16)
+    model = GPT(config, seed=1).eval()
+    idx = torch.randint(0, 50, (2, 12), generator=torch.Generator().manual_seed(0))
+    states = model.hidden_states(idx)
+    assert len(states) == 4 and all(s.shape == (2, 12, 16) for s in states)
+    torch.testing.assert_close(states[0], model.wte(idx) + model.wpe(torch.arange(12)))
+    torch.testing.assert_close(states[1], model.blocks[0](states[0])[0])
+    torch.testing.assert_close(model.lm_head(model.ln_f(states[-1])), model(idx))
+
+
+@pytest.mark.parametrize("count", [True, 0, 2.0])
+def test_config_refuses_non_counts(count):
+    with pytest.raises(ValueError, match=r"n_layer must be an int >= 1"):
+        GPTConfig(n_layer=count)

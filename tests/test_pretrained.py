@@ -33,7 +33,7 @@ def model_folder(tmp_path) -> Path:
     config = T.replace(T.PRESETS["test"], model=GPTConfig(vocab_size=270, block_size=16, n_layer=1, n_head=2,
                                                           n_embd=16))
     T.write_model(tmp_path, GPT(config.model, seed=5), tmp_path / "source-tokenizer.json", config, [], {},
-                  ["--preset", "test"])
+                  ["--preset", "test"], name="test-model")
     return tmp_path
 
 
@@ -64,6 +64,14 @@ def test_corrupted_tokenizer_raises(model_folder):
         pretrained.load(model_folder)
 
 
+def test_available_lists_shipped_language_models_only():
+    names = pretrained.available()
+    assert "tiny-gpt" in names and "duplication" not in names  # results are not language models
+    for name in names:
+        manifest = pretrained.manifest(name)
+        assert manifest["name"] == name and "model_config" in manifest and "tokenizer.json" in manifest["files"]
+
+
 def test_unknown_name_raises():
     with pytest.raises(ValueError, match=r"name must be one of \[.*\] or a folder with manifest.json, got 'nope'"):
         pretrained.load("nope")
@@ -84,12 +92,14 @@ def test_pretrained_is_an_alias_of_load_and_the_module_is_callable(model_folder)
 def test_shipped_model_is_listed_small_and_fully_described():
     assert "tiny-gpt" in pretrained.available()
     manifest = pretrained.manifest("tiny-gpt")
-    weights = SHIPPED / manifest["weights"]["file"]
+    weights = SHIPPED / "model.safetensors"
+    assert set(manifest["files"]) == {"model.safetensors", "tokenizer.json"}
     assert weights.stat().st_size <= 25 * 2**20
     for key in ("model_config", "train_config", "command", "steps", "final_train_loss", "final_valid_loss",
-                "corpus_checksum", "python_version", "tokenizer", "evaluation"):
+                "corpus_checksum", "python_version", "files", "evaluation", "name"):
         assert key in manifest, key
     assert manifest["command"].startswith("python -m companion.train --preset tiny")
+    assert manifest["name"] == "tiny-gpt"
     assert manifest["model_config"]["block_size"] >= 256
     assert 1_000_000 <= manifest["parameters"] <= 10_000_000
     assert manifest["evaluation"]["perplexity"] <= 0.3 * manifest["evaluation"]["unigram_perplexity"]

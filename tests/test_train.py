@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,7 @@ def test_resume_after_sigkill_is_bit_exact(corpus, tmp_path, capsys):
     manifest_a = json.loads((whole / "manifest.json").read_text())
     manifest_b = json.loads((broken / "manifest.json").read_text())
     assert manifest_a["history"] == manifest_b["history"]
-    assert manifest_a["weights"]["sha256"] == manifest_b["weights"]["sha256"]
+    assert manifest_a["files"] == manifest_b["files"]
     # and a changed setting cannot sneak into a resumed run
     with pytest.raises(SystemExit):
         T.main(cli_args(corpus, broken, "--steps", "20", "--resume"))
@@ -132,8 +133,9 @@ def test_manifest_records_the_run(corpus, tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     from companion.files import sha256_file
 
-    assert manifest["weights"]["sha256"] == sha256_file(tmp_path / "model.safetensors")
-    assert manifest["tokenizer"]["sha256"] == sha256_file(tmp_path / "tokenizer.json")
+    assert manifest["files"]["model.safetensors"]["sha256"] == sha256_file(tmp_path / "model.safetensors")
+    assert manifest["files"]["tokenizer.json"]["sha256"] == sha256_file(tmp_path / "tokenizer.json")
+    assert manifest["name"] == tmp_path.name
     assert manifest["steps"] == 4 and manifest["model_config"]["block_size"] == 32
     assert manifest["command"].startswith("python -m companion.train --preset test")
     assert manifest["final_valid_loss"] == manifest["history"][-1]["valid_loss"]
@@ -154,3 +156,58 @@ def test_batch_size_must_divide_among_processes(monkeypatch, tmp_path):
     config = T.PRESETS["test"]
     with pytest.raises(ValueError, match=r"batch_size must be divisible by the number of processes \(3\), got 8"):
         T.train(config, np.arange(500), np.arange(500), tmp_path, device="cpu", show_progress=False)
+
+
+def test_cli_model_shape_flags_and_name(corpus, tmp_path):
+    out = tmp_path / "shaped"
+    T.main(cli_args(corpus, out, "--steps", "2", "--n-layer", "1", "--n-head", "4", "--n-embd", "24",
+                    "--block-size", "16", "--dropout", "0.0", "--vocab-size", "280", "--name", "shaped-gpt"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["name"] == "shaped-gpt"
+    assert {k: manifest["model_config"][k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")} == \
+        {"n_layer": 1, "n_head": 4, "n_embd": 24, "block_size": 16, "dropout": 0.0}
+    assert manifest["model_config"]["vocab_size"] == 280
+    assert weights(out)["wte.weight"].shape == (280, 24)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--n-head", "5"), "n_embd must be divisible by n_head"),
+    (("--n-layer", "0"), "n_layer must be an int >= 1, got 0"),
+    (("--steps", "0"), "steps must be an int >= 1, got 0"),
+    (("--dropout", "1.5"), r"dropout must be in \[0, 1\), got 1.5"),
+    (("--lr", "0"), "lr must be > 0, got 0.0"),
+])
+def test_cli_rejects_bad_shapes_with_a_clear_message(corpus, tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit):
+        T.main(cli_args(corpus, tmp_path, *flags))
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_batch_source_replaces_the_corpus_and_metrics_join_the_history(tmp_path):
+    config = T.replace(T.PRESETS["test"], model=GPTConfig(vocab_size=12, block_size=8, n_layer=1, n_head=1,
+                                                          n_embd=16), steps=40, eval_every=20, lr=1e-2)
+    seen = []
+
+    def counting(step: int):  # a fixed cycle 1 2 3 ... 11: learnable only from the batches, never from the text
+        seen.append(step)
+        start = torch.arange(config.batch_size)[:, None] + step
+        window = (start + torch.arange(config.model.block_size + 1)) % 11 + 1
+        return window[:, :-1], window[:, 1:]
+
+    text = np.zeros(200, dtype=np.uint16)  # the logged text loss: all zeros, never trained on
+    model, history = T.train(config, text, text, tmp_path, batches=counting, device="cpu", show_progress=False,
+                             metrics=lambda m: {"training": float(m.training)})
+    assert seen == list(range(40))
+    assert [r["step"] for r in history] == [20, 40] and all(r["training"] == 0.0 for r in history)
+    x, y = counting(0)
+    with torch.no_grad():
+        accuracy = (model(x).argmax(-1) == y).float().mean().item()
+    assert accuracy > 0.9
+
+
+def test_a_batch_source_of_the_wrong_shape_is_refused(tmp_path):
+    config = T.PRESETS["test"]
+    text = np.zeros(200, dtype=np.uint16)
+    wrong = lambda step: (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long))  # noqa: E731
+    with pytest.raises(ValueError, match=r"batches\(step\) must return two LongTensors of shape \(8, 32\)"):
+        T.train(config, text, text, tmp_path, batches=wrong, device="cpu", show_progress=False)

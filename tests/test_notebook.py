@@ -1,0 +1,26 @@
+"""Tests for companion.notebook, the chapters' display helpers."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from companion import notebook
+
+
+def test_markdown_table_and_cells():
+    assert notebook.markdown_table(["a", "b"], [[1, "x|y"], [2.5, None]]) == (
+        "| a | b |\n|---|---|\n| 1 | x|y |\n| 2.5 | None |")
+    assert notebook.code("a|b") == "`a\\|b`"
+    assert notebook.code("x`y") == "`` x`y ``"
+    assert notebook.visible("a\n\nb") == "a⏎⏎b"
+    with pytest.raises(ValueError, match="every row must have 2 cells"):
+        notebook.markdown_table(["a", "b"], [[1]])
+
+
+def test_progress_counts_and_fits_the_column():
+    out = io.StringIO()
+    assert list(notebook.progress(range(5), desc="work", file=out)) == [0, 1, 2, 3, 4]
+    lines = [line for line in out.getvalue().replace("\r", "\n").split("\n") if line.strip()]
+    assert lines and "5/5" in lines[-1] and all(len(line) <= 80 for line in lines)
