@@ -17,12 +17,11 @@ Every decoder returns ``(sequences, scores)``. ``sequences`` is a LongTensor
 batch-major, best first, padded after ``eos_token_id`` with ``eos_token_id``. Generation stops
 early once every sequence has ended, so ``new`` can be less than ``max_new_tokens``. Greedy
 and beam search (num_beams >= 2) give the same sequences and scores as ``transformers``'
-``generate``; `HFCausalLM` runs a ``transformers`` model through these same functions.
+``generate``; `companion.hf_adapter.HFCausalLM` runs a ``transformers`` model through these same functions.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -30,54 +29,22 @@ import torch
 import torch.nn.functional as F
 
 from companion.checks import positive_int
-from companion.sampling import check_sampling_args, temperature_scale, top_k_filter, top_p_filter
+from companion.sampling import (
+    check_penalty_args,
+    check_sampling_args,
+    no_repeat_ngram_filter,
+    penalize_repetition,
+    temperature_scale,
+    top_k_filter,
+    top_p_filter,
+)
 
 __all__ = [
-    "HFCausalLM", "greedy_search", "beam_search", "sample", "generated_tokens", "token_log_probs",
-    "temperature_scale", "top_k_filter", "top_p_filter",
+    "greedy_search", "beam_search", "sample", "generated_tokens", "token_log_probs",
+    "temperature_scale", "top_k_filter", "top_p_filter", "penalize_repetition", "no_repeat_ngram_filter",
 ]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
-
-
-class HFCausalLM:
-    """Makes a Hugging Face causal LM (``GPT2LMHeadModel`` ...) look like our models.
-
-    Calling it returns the logits for every position. With ``use_cache=True`` it also offers
-    ``decode_step`` through the model's own key/value cache, so decoding with it costs what
-    ``generate`` pays. Only duck typing: ``companion`` does not import ``transformers``.
-    """
-
-    def __init__(self, hf_model: Any, use_cache: bool = True) -> None:
-        self.hf_model = hf_model
-        # transformers 5 renamed `past_key_values` to `cache`, in the arguments and in the outputs
-        self._cache_name = "cache" if "cache" in inspect.signature(hf_model.forward).parameters else "past_key_values"
-        if use_cache:  # decoders look for the attribute, so it exists only when asked for
-            self.decode_step = self._decode_step
-
-    @torch.no_grad()
-    def __call__(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.hf_model(input_ids=idx, use_cache=False).logits
-
-    @torch.no_grad()
-    def _decode_step(self, idx: torch.Tensor, cache: _HFCache | None = None) -> tuple[torch.Tensor, _HFCache]:
-        past = {} if cache is None else {self._cache_name: cache.past}
-        out = self.hf_model(input_ids=idx, use_cache=True, **past)
-        return out.logits, _HFCache(getattr(out, self._cache_name))
-
-
-class _HFCache:
-    """Wraps a ``transformers`` cache; ``select`` reorders it in place (the old one is never reused)."""
-
-    def __init__(self, past: Any) -> None:
-        self.past = past
-
-    def select(self, rows: torch.Tensor) -> _HFCache:
-        if hasattr(self.past, "reorder_cache"):
-            self.past.reorder_cache(rows)
-            return self
-        # older transformers return a tuple of (key, value) per layer
-        return _HFCache(tuple(tuple(t.index_select(0, rows) for t in layer) for layer in self.past))
 
 
 @torch.no_grad()
@@ -101,17 +68,36 @@ def _check_common(input_ids: torch.Tensor, max_new_tokens: int) -> None:
     positive_int(max_new_tokens, "max_new_tokens")
 
 
+def _penalties(repetition_penalty: float, no_repeat_ngram_size: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``process(scores, sequences)``: the repetition penalty, then the n-gram ban, as ``generate`` orders them."""
+    check_penalty_args(repetition_penalty, no_repeat_ngram_size)
+
+    def process(scores: torch.Tensor, sequences: torch.Tensor) -> torch.Tensor:
+        if repetition_penalty != 1.0:
+            scores = penalize_repetition(scores, sequences, repetition_penalty)
+        if no_repeat_ngram_size > 0:
+            scores = no_repeat_ngram_filter(scores, sequences, no_repeat_ngram_size)
+        return scores
+
+    return process
+
+
 def _one_token_per_step(
     model: Model, input_ids: torch.Tensor, max_new_tokens: int, eos_token_id: int | None,
     choose: Callable[[torch.Tensor], torch.Tensor],
+    process: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = lambda scores, sequences: scores,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loop shared by greedy search and sampling: ``choose`` maps logits to the next token of each row."""
+    """The loop shared by greedy search and sampling: ``choose`` maps logits to the next token of each row.
+
+    ``process(logits, sequences)`` (the repetition penalties) changes the logits ``choose`` sees;
+    the scores stay the model's own log-probabilities.
+    """
     sequences, cache = input_ids, None
     ended = torch.zeros(input_ids.size(0), dtype=torch.bool, device=input_ids.device)
     scores = torch.zeros(input_ids.size(0), device=input_ids.device)
     for _ in range(max_new_tokens):
         logits, cache = _next_token_logits(model, sequences, cache)
-        tokens = choose(logits)
+        tokens = choose(process(logits, sequences))
         chosen = F.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
         scores += chosen.masked_fill(ended, 0.0)
         if eos_token_id is not None:
@@ -125,23 +111,29 @@ def _one_token_per_step(
 
 def greedy_search(
     model: Model, input_ids: torch.Tensor, max_new_tokens: int, *, eos_token_id: int | None = None,
+    repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pick the most likely next token at every step.
 
-    ``scores`` ``(batch,)`` is the sum of the model's log-probabilities of the generated tokens,
-    up to and including the first eos.
+    ``repetition_penalty`` (1.0: off) and ``no_repeat_ngram_size`` (0: off) change the logits
+    first, with `penalize_repetition` and `no_repeat_ngram_filter` over the prompt and the tokens
+    so far. ``scores`` ``(batch,)`` is the sum of the model's log-probabilities (before any
+    penalty) of the generated tokens, up to and including the first eos.
     """
     _check_common(input_ids, max_new_tokens)
-    return _one_token_per_step(model, input_ids, max_new_tokens, eos_token_id, lambda logits: logits.argmax(-1))
+    process = _penalties(repetition_penalty, no_repeat_ngram_size)
+    return _one_token_per_step(model, input_ids, max_new_tokens, eos_token_id, lambda logits: logits.argmax(-1),
+                               process)
 
 
 def sample(
     model: Model, input_ids: torch.Tensor, max_new_tokens: int, *, temperature: float = 1.0,
     top_k: int | None = None, top_p: float | None = None, eos_token_id: int | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw each next token from the model's distribution after temperature, then top-k, then top-p.
 
+    The penalties on repetition, if any, come before the temperature, as in `greedy_search`.
     Draws are made on the CPU with ``generator`` (a CPU ``torch.Generator``; None uses torch's
     global one) and moved to the model's device, so a seed gives the same text on every device.
     ``scores`` ``(batch,)`` is the sum of the *model's* log-probabilities (before temperature
@@ -149,6 +141,7 @@ def sample(
     """
     _check_common(input_ids, max_new_tokens)
     check_sampling_args(temperature, top_k, top_p)
+    process = _penalties(repetition_penalty, no_repeat_ngram_size)
 
     def draw(logits: torch.Tensor) -> torch.Tensor:
         if temperature != 1.0:
@@ -160,13 +153,13 @@ def sample(
         probs = logits.softmax(dim=-1).cpu()
         return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(input_ids.device)
 
-    return _one_token_per_step(model, input_ids, max_new_tokens, eos_token_id, draw)
+    return _one_token_per_step(model, input_ids, max_new_tokens, eos_token_id, draw, process)
 
 
 def beam_search(
     model: Model, input_ids: torch.Tensor, num_beams: int, max_new_tokens: int, *,
     eos_token_id: int | None = None, length_penalty: float = 1.0, early_stopping: bool | str = False,
-    num_return_sequences: int = 1,
+    num_return_sequences: int = 1, repetition_penalty: float = 1.0, no_repeat_ngram_size: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep the ``num_beams`` most probable prefixes at every step; return the best finished ones.
 
@@ -185,6 +178,10 @@ def beam_search(
     when ``length_penalty > 0``, an exact bound, which makes it canonical beam search. Decoding
     stops when every prompt is done. With ``num_beams=1`` this is still beam search (``generate``
     switches to greedy search there); with ``early_stopping=True`` the two coincide.
+
+    ``repetition_penalty`` and ``no_repeat_ngram_size`` change each beam's next-token
+    log-probabilities before they are added to its score (as in ``generate``), so the scores
+    include the penalties.
     """
     _check_common(input_ids, max_new_tokens)
     positive_int(num_beams, "num_beams")
@@ -192,6 +189,7 @@ def beam_search(
         raise ValueError(f"num_return_sequences must be in [1, num_beams={num_beams}], got {num_return_sequences!r}")
     if not (early_stopping is True or early_stopping is False or early_stopping == "never"):
         raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
+    process = _penalties(repetition_penalty, no_repeat_ngram_size)
 
     batch, prompt_len = input_ids.shape
     device, max_len = input_ids.device, input_ids.size(1) + max_new_tokens
@@ -213,7 +211,8 @@ def beam_search(
         new_len = step + 1  # generated tokens in the candidates of this step
         logits, cache = _next_token_logits(model, running, cache)
         vocab = logits.size(-1)
-        log_probs = F.log_softmax(logits, dim=-1).view(batch, num_beams, vocab) + running_scores[..., None]
+        log_probs = process(F.log_softmax(logits, dim=-1), running).view(batch, num_beams, vocab)
+        log_probs = log_probs + running_scores[..., None]
         cand_scores, flat = torch.topk(log_probs.view(batch, -1), n_candidates)
         cand_rows = flat // vocab + row_offset  # the running row each candidate extends
         cand_tokens = flat % vocab

@@ -1,10 +1,16 @@
-"""The logits filters used by sampling: temperature, top-k and top-p (nucleus).
+"""The logits filters used by decoding: temperature, top-k and top-p (nucleus), and two penalties on repetition.
 
 Each takes logits of shape ``(..., vocab)`` and returns logits of the same shape, with the
 tokens it rules out set to ``-inf`` so that a softmax gives them probability zero. They
 return the same masked logits as ``transformers``' ``TemperatureLogitsWarper``,
 ``TopKLogitsWarper`` and ``TopPLogitsWarper`` (ties and ``min_tokens_to_keep`` included),
 and `companion.decoding.sample` applies them in the same order: temperature, top-k, top-p.
+
+The two penalties look at the tokens so far, ``previous`` ``(batch, time)``, prompt included:
+`penalize_repetition` (CTRL's repetition penalty, Keskar et al. 2019) makes every token that
+already occurs less likely, and `no_repeat_ngram_filter` forbids any token that would complete
+an n-gram that already occurs. They equal ``transformers``' ``RepetitionPenaltyLogitsProcessor``
+and ``NoRepeatNGramLogitsProcessor``, and the decoders apply them first, in that order.
 """
 
 from __future__ import annotations
@@ -62,3 +68,56 @@ def top_p_filter(logits: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
 
 def _check_min_tokens(min_tokens_to_keep: int) -> None:
     positive_int(min_tokens_to_keep, "min_tokens_to_keep")
+
+
+def check_penalty_args(repetition_penalty: float, no_repeat_ngram_size: int) -> None:
+    """Raise ``ValueError`` naming the first penalty parameter outside its allowed range."""
+    if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) \
+            or not repetition_penalty > 0:
+        raise ValueError(f"repetition_penalty must be a number > 0 (1.0: no penalty), got {repetition_penalty!r}")
+    if isinstance(no_repeat_ngram_size, bool) or not isinstance(no_repeat_ngram_size, int) or no_repeat_ngram_size < 0:
+        raise ValueError(f"no_repeat_ngram_size must be an int >= 0 (0: off), got {no_repeat_ngram_size!r}")
+
+
+def penalize_repetition(logits: torch.Tensor, previous: torch.Tensor, penalty: float) -> torch.Tensor:
+    """CTRL's repetition penalty: the logit of every token in ``previous`` is divided by ``penalty``.
+
+    A negative logit is multiplied instead, so that a penalty above 1 always makes the token less
+    likely (Keskar et al. divide every logit, which raises a negative one). ``logits`` ``(batch,
+    vocab)``; ``previous`` ``(batch, time)``, the tokens so far. A token counts once, however often
+    it occurs.
+    """
+    check_penalty_args(penalty, 0)
+    _check_previous(logits, previous)
+    seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, previous, True)
+    penalized = torch.where(logits < 0, logits * penalty, logits / penalty)
+    return torch.where(seen, penalized, logits)
+
+
+def no_repeat_ngram_filter(logits: torch.Tensor, previous: torch.Tensor, n: int) -> torch.Tensor:
+    """Mask with ``-inf`` every token that would complete an ``n``-gram already in ``previous``.
+
+    The last ``n - 1`` tokens of each row are a prefix; wherever the same ``n - 1`` tokens occur
+    earlier in the row, the token that followed them there is banned. ``n = 1`` bans every token
+    seen so far. ``logits`` ``(batch, vocab)``; ``previous`` ``(batch, time)``.
+    """
+    positive_int(n, "n")
+    _check_previous(logits, previous)
+    if previous.size(1) < n:  # no complete n-gram yet
+        return logits
+    windows = previous.unfold(1, n, 1)  # (batch, time - n + 1, n): every n-gram so far
+    prefix = previous[:, previous.size(1) - n + 1:]  # the last n - 1 tokens
+    matches = (windows[..., :-1] == prefix[:, None, :]).all(-1)
+    vocab = logits.size(-1)
+    # each matching n-gram bans its last token; the others point at a spare column past the vocabulary
+    banned = torch.zeros(logits.size(0), vocab + 1, dtype=torch.bool, device=logits.device)
+    banned.scatter_(1, windows[..., -1].clamp(max=vocab).masked_fill(~matches, vocab), True)
+    return logits.masked_fill(banned[:, :vocab], float("-inf"))
+
+
+def _check_previous(logits: torch.Tensor, previous: torch.Tensor) -> None:
+    if logits.dim() != 2 or previous.dim() != 2 or previous.size(0) != logits.size(0):
+        raise ValueError(f"logits must be (batch, vocab) and previous (batch, time) with the same batch, got "
+                         f"{tuple(logits.shape)} and {tuple(previous.shape)}")
+    if previous.dtype != torch.long:
+        raise TypeError(f"previous must be a LongTensor of token ids, got {previous.dtype}")

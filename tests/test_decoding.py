@@ -13,11 +13,16 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers  # noqa: E402  (the oracle must be there: a skip would hide that it never ran)
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from transformers.generation.logits_process import (  # noqa: E402
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from companion.decoding import (
-    HFCausalLM,
     beam_search,
     generated_tokens,
     greedy_search,
@@ -28,13 +33,7 @@ from companion.decoding import (
     top_p_filter,
 )
 from companion.gpt import GPT, GPTConfig
-
-transformers = pytest.importorskip("transformers")
-from transformers.generation.logits_process import (  # noqa: E402
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
+from companion.hf_adapter import HFCausalLM
 
 torch.set_num_threads(1)
 
