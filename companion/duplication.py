@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from . import folders
 from .attention import LSHSelfAttention
+from .checks import positive_int
 from .device import get_device, make_generator
 from .folders import read_folder, write_folder
 
@@ -52,9 +53,7 @@ class DuplicationConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "length", "dim", "heads", "layers", "bucket_size", "n_hashes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            positive_int(getattr(self, name), name)
         if self.vocab_size < 2:
             raise ValueError(f"vocab_size must be >= 2 (the separator and a symbol), got {self.vocab_size}")
         if self.length < 4 or self.length % 2:
@@ -66,8 +65,7 @@ class DuplicationConfig:
 def make_batch(batch_size: int, length: int, vocab_size: int, *, generator: torch.Generator | None = None,
                device: torch.device | str | None = None) -> torch.Tensor:
     """``(batch_size, length)`` sequences ``0 w 0 w`` with ``w`` uniform over ``1 .. vocab_size - 1``."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    positive_int(batch_size, "batch_size")
     if length < 4 or length % 2:
         raise ValueError(f"length must be even and >= 4, got {length}")
     if vocab_size < 2:
@@ -189,8 +187,7 @@ def train(config: DuplicationConfig, *, steps: int = 1000, batch_size: int = 32,
     Adam with a short linear warm-up and a linear decay to zero; the data and the hash rotations come from
     their own seeded CPU generators, so a seed gives the same run.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    positive_int(steps, "steps")
     device = torch.device(device) if device is not None else get_device()
     model = ReformerLM(config, seed=seed).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

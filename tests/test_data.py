@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import platform
 import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -30,6 +32,8 @@ from companion.data import (
 )
 
 torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SKIPPED = {"test", "tests", "idle_test", "idlelib", "site-packages", "dist-packages", "__pycache__"}
 
@@ -451,7 +455,25 @@ def test_bad_valid_fraction(bad):
         split_by_module([], valid_fraction=bad)
 
 
-def test_no_network_or_site_packages_needed():
-    # The corpus reads the stdlib folder, which is never inside this environment's site-packages.
-    assert "site-packages" not in data.stdlib_dir().parts
-    assert data.stdlib_dir().is_dir() and Path(sys.executable).exists()
+def test_no_network_or_site_packages_needed(tmp_path):
+    # Build the corpus from scratch in a fresh interpreter that has no site-packages on its path (-I -S)
+    # and whose sockets raise: the corpus must come from the standard library alone, with no download.
+    script = (
+        "import socket, sys\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise OSError('network used')\n"
+        "socket.socket = socket.create_connection = socket.getaddrinfo = refuse\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from companion import data\n"
+        "assert not any('site-packages' in p for p in sys.path), sys.path\n"
+        "texts = data.default_texts('all')\n"
+        "print(len(texts), data.corpus_checksum(texts))\n"
+    )
+    env = {"COMPANION_CACHE": str(tmp_path), "PATH": os.environ.get("PATH", "")}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    count, checksum = result.stdout.split()
+    assert int(count) == len(data.default_texts("all")) > 1000
+    assert checksum == data.corpus_checksum(data.default_texts("all"))
+    assert list(tmp_path.iterdir()), "the corpus cache was written where COMPANION_CACHE points"

@@ -28,7 +28,7 @@ def test_batch_is_0w0w() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"batch_size": 0, "length": 8, "vocab_size": 4}, "batch_size must be >= 1"),
+    ({"batch_size": 0, "length": 8, "vocab_size": 4}, "batch_size must be an int >= 1"),
     ({"batch_size": 2, "length": 7, "vocab_size": 4}, "length must be even and >= 4"),
     ({"batch_size": 2, "length": 8, "vocab_size": 1}, "vocab_size must be >= 2"),
 ])
@@ -42,7 +42,7 @@ def test_config_validation() -> None:
         dup.DuplicationConfig(length=15)
     with pytest.raises(ValueError, match="dim must be divisible by heads"):
         dup.DuplicationConfig(dim=30, heads=4)
-    with pytest.raises(ValueError, match="n_hashes must be a positive int"):
+    with pytest.raises(ValueError, match="n_hashes must be an int >= 1"):
         dup.DuplicationConfig(n_hashes=0)
 
 
