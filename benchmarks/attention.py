@@ -29,6 +29,7 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+import record  # noqa: E402
 import torch  # noqa: E402
 
 from companion.attention import attention_case, default_n_buckets  # noqa: E402
@@ -138,4 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    record.run("attention", main)

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import record
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from companion.bpe import BPETokenizer
@@ -87,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    record.run("bpe", main)

@@ -21,6 +21,7 @@ import argparse
 import time
 from collections.abc import Callable
 
+import record
 import torch
 
 from companion.decoding import beam_search, greedy_search, sample
@@ -150,4 +151,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    record.run("decoding", main)

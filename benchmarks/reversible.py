@@ -32,6 +32,7 @@ import argparse
 import statistics
 import time
 
+import record
 import torch
 
 from companion.device import get_device
@@ -115,4 +116,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    record.run("reversible", main)
