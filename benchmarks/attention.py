@@ -3,12 +3,12 @@
 Run: python benchmarks/attention.py   (options: --threads, --lengths, --naive-limit-gib)
 
 Batch 1, one head, d = 64, forward pass without gradients, float32. `lsh_attention` uses bucket_size 64,
-4 hashes and its default number of buckets. Times are the best of a few runs in this process (noise on a
+4 hashes and its default number of buckets (about two per chunk, as in the paper; factorised above 64). Times are the best of a few runs in this process (noise on a
 shared machine only adds time). Peak memory is measured in a fresh process per case by
 `companion.memory.peak_memory` (bytes the call adds above the inputs: intermediates and output).
 
 Targets (ratios from this run):
-  1. at L = 16384, lsh_attention is faster than torch's scaled_dot_product_attention;
+  1. at L = 16384, lsh_attention takes at most 0.6x the time of torch's scaled_dot_product_attention;
   2. at L = 16384, its peak memory is under 1/4 of naive full attention's;
   3. and 4. its time and its peak memory grow with a fitted log-log exponent of at most 1.2 from L = 1024
      to 65536.
@@ -36,7 +36,7 @@ from companion.attention import attention_case, default_n_buckets  # noqa: E402
 from companion.memory import attention_memory_bytes, peak_memory  # noqa: E402
 
 DIM, BUCKET_SIZE, N_HASHES = 64, 64, 4
-TARGET_LENGTH, MEMORY_FRACTION, MAX_EXPONENT = 16384, 0.25, 1.2
+TARGET_LENGTH, TIME_FRACTION, MEMORY_FRACTION, MAX_EXPONENT = 16384, 0.6, 0.25, 1.2
 
 
 def best_time(method: str, length: int, repeats: int) -> float:
@@ -108,9 +108,9 @@ def main() -> None:
     at = rows.get(TARGET_LENGTH)
     if at:
         lsh_s, sdpa_s = at["lsh"][0], at["sdpa"][0]
-        ok = lsh_s < sdpa_s
+        ok = lsh_s <= TIME_FRACTION * sdpa_s
         print(f"1. L={TARGET_LENGTH}: lsh {lsh_s:.3f} s vs sdpa {sdpa_s:.3f} s, ratio lsh/sdpa "
-              f"{lsh_s / sdpa_s:.3f} (target < 1)  {verdict(ok)}")
+              f"{lsh_s / sdpa_s:.3f} (target <= {TIME_FRACTION})  {verdict(ok)}")
         results.append(ok)
         if "full" in at:
             fraction = at["lsh"][1] / at["full"][1]

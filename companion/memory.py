@@ -168,6 +168,36 @@ def attention_memory_bytes(length: int, dim: int = 64, *, method: str = "full", 
     return batch * heads * per_head * bytes_per_element
 
 
+def saved_activation_bytes(module: Any, *inputs: Any) -> int:
+    """Bytes of the distinct activation storages autograd saves for the backward pass of ``module(*inputs)``.
+
+    Runs the forward pass once with gradients on, inside ``torch.autograd.graph.saved_tensors_hooks``: autograd
+    hands every tensor it keeps for the backward pass to the hook. Several saved tensors may be views of one
+    block of memory (a ReLU output kept by the ReLU and by the next linear map), so they are counted by their
+    storage (``untyped_storage().data_ptr()``), once each. The module's parameters and buffers are saved too,
+    but they exist anyway: they are left out. The inputs count if autograd keeps them (they are activations of
+    the layer below).
+    """
+    import torch
+
+    if not callable(module):
+        raise TypeError(f"module must be callable (e.g. an nn.Module), got {type(module).__name__}")
+    own = set()
+    if isinstance(module, torch.nn.Module):
+        own = {t.untyped_storage().data_ptr() for t in [*module.parameters(), *module.buffers()]}
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        pointer = t.untyped_storage().data_ptr()
+        if pointer not in own:
+            storages[pointer] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(*inputs)
+    return sum(storages.values())
+
+
 def allocate_bytes(n_bytes: int, *, device: str = "cpu"):
     """A calibration case for `peak_memory`: returns a callable that allocates and fills ``n_bytes``."""
     import torch

@@ -154,18 +154,30 @@ def test_causal_outputs_up_to_t_ignore_later_values(t: int) -> None:
 
 
 def test_default_n_buckets_rule() -> None:
-    assert att.default_n_buckets(50, 64) == 2
-    assert att.default_n_buckets(1024, 64) == 16
-    assert att.default_n_buckets(64 * 7, 64) == 8  # rounded up to even
-    assert att.default_n_buckets(4096, 64) == 64
-    assert att.default_n_buckets(16384, 64) == (16, 16)
-    assert att.default_n_buckets(65536, 64) == (32, 32)
-    for length in [5000, 20000, 100_000, 10**6]:
+    # the paper: chunk length m = 2 L / n_buckets, so about two buckets per chunk
+    assert att.default_n_buckets(50, 64) == 2  # one chunk: two buckets
+    assert att.default_n_buckets(64, 8) == 16  # the duplication model: 8 chunks, 16 buckets
+    assert att.default_n_buckets(1024, 64) == 32
+    assert att.default_n_buckets(64 * 7, 64) == 14
+    assert att.default_n_buckets(64 * 7 - 5, 64) == 14  # a partial chunk counts as a chunk
+    assert att.default_n_buckets(2048, 64) == 64  # the largest flat hash
+    assert att.default_n_buckets(4096, 64) == (8, 16)
+    assert att.default_n_buckets(16384, 64) == (20, 26)
+    for length in [5000, 20000, 65536, 100_000, 10**6]:
         factors = att.default_n_buckets(length, 64)
-        target = -(-length // 64)
+        target = 2 * -(-length // 64)
         assert all(b % 2 == 0 for b in factors)
         assert target <= total_buckets(factors) <= 1.2 * target + 2
         assert sum(factors) <= 2.5 * math.sqrt(target)  # hash cost grows like sqrt(L), not L
+
+
+def test_default_n_buckets_matches_hf_rule_up_to_rounding() -> None:
+    # HF transformers' _set_num_buckets: 2 * (L // chunk_length), rounded down to a power of two
+    for length, chunk in [(1024, 64), (512, 32), (64, 8), (256, 16)]:
+        hf = 2 ** ((2 * (length // chunk)).bit_length() - 1)
+        assert att.default_n_buckets(length, chunk) == hf  # equal when the chunk count is a power of two
+    hf_odd = 2 ** ((2 * (448 // 64)).bit_length() - 1)
+    assert hf_odd == 8 and att.default_n_buckets(448, 64) == 14  # we round up to even, HF down to 2^k
 
 
 def test_lsh_self_attention_module() -> None:

@@ -54,3 +54,31 @@ def test_failures_are_reported() -> None:
         memory.peak_memory("companion.nothing:f")
     with pytest.raises(RuntimeError, match="must return a zero-argument callable"):
         memory.peak_memory("builtins:dict")
+
+
+def test_saved_activation_bytes_counts_each_storage_once_and_no_weights() -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
+    x = torch.randn(5, 16)
+    # the first linear keeps x, the ReLU and the second linear both keep the ReLU's output (one storage);
+    # the weights are saved too but not counted
+    assert memory.saved_activation_bytes(layer, x) == 4 * (5 * 16 + 5 * 64)
+    # a layer with no parameters needing a gradient still saves nothing for x that does not need one
+    frozen = torch.nn.Linear(16, 16).requires_grad_(False)
+    assert memory.saved_activation_bytes(frozen, x) == 0
+    assert memory.saved_activation_bytes(frozen, x.requires_grad_()) == 0  # only the weight is kept
+
+
+def test_saved_activation_bytes_of_a_residual_block() -> None:
+    from companion.layer_stacks import layer_stack
+
+    block = layer_stack(1, width=32, d_ff=32, dropout=0.1)
+    x = torch.randn(2, 8, 32)
+    saved = memory.saved_activation_bytes(block, x, x)
+    tensor = x.nbytes
+    # per sublayer five tensors of the input's size (LayerNorm input and output, GELU input, dropout mask,
+    # second linear map's input) and LayerNorm's mean and 1/std (one float per token each)
+    tokens = 2 * 8
+    assert saved == 2 * (5 * tensor + 2 * 4 * tokens)
+    with pytest.raises(TypeError, match="module must be callable"):
+        memory.saved_activation_bytes(3, x)
