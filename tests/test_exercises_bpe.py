@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+import regex
 import torch
 
+from companion.bpe import BYTE_TO_CHAR, GPT2_SPLIT_PATTERN
 from companion.exercises import bpe as ex
 
 torch.set_num_threads(1)
@@ -49,52 +53,73 @@ def test_korean_bytes_agrees_with_a_tokenizer_without_merges() -> None:
     assert len(bare.encode(ex.KOREAN_BYTES_TEXT)) == 13
 
 
-def test_merge_accepts_a_correct_function() -> None:
-    def merge(ids, pair, new_id):
-        out, i = [], 0
-        while i < len(ids):
-            if ids[i:i + 2] == list(pair):
-                out.append(new_id)
-                i += 2
-            else:
-                out.append(ids[i])
-                i += 1
-        return out
-
-    assert ex.check_merge(merge)
+def _merge(symbols, pair):
+    out, i = [], 0
+    while i < len(symbols):
+        if tuple(symbols[i:i + 2]) == pair:
+            out.append(pair[0] + pair[1])
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return out
 
 
-def test_merge_rejects_wrong_overlaps_and_broken_functions(capsys) -> None:
-    def right_to_left(ids, pair, new_id):  # "aaa" -> "a" "aa": the overlap resolved the wrong way
-        out, i = [], len(ids) - 1
-        while i >= 0:
-            if i > 0 and (ids[i - 1], ids[i]) == pair:
-                out.append(new_id)
-                i -= 2
-            else:
-                out.append(ids[i])
-                i -= 1
-        return out[::-1]
+def _encode_by_rank(text, merges):
+    rank = {pair: r for r, pair in enumerate(merges)}
+    tokens = []
+    for piece in regex.findall(GPT2_SPLIT_PATTERN, text):
+        symbols = [BYTE_TO_CHAR[b] for b in piece.encode()]
+        while len(symbols) > 1:
+            best = min(zip(symbols, symbols[1:], strict=False), key=lambda p: rank.get(p, math.inf))
+            if best not in rank:
+                break
+            symbols = _merge(symbols, best)
+        tokens += symbols
+    return tokens
 
-    def first_only(ids, pair, new_id):
-        for i in range(len(ids) - 1):
-            if (ids[i], ids[i + 1]) == pair:
-                return ids[:i] + [new_id] + ids[i + 2:]
-        return ids
 
-    assert not ex.check_merge(right_to_left)
-    assert not ex.check_merge(first_only)
-    assert not ex.check_merge(lambda ids, pair, new_id: None)
+def _encode_leftmost_first(text, merges):
+    """A plausible mistake: merge the leftmost pair that has any merge, instead of the lowest-ranked one."""
+    known = set(merges)
+    tokens = []
+    for piece in regex.findall(GPT2_SPLIT_PATTERN, text):
+        symbols = [BYTE_TO_CHAR[b] for b in piece.encode()]
+        while True:
+            at = next((i for i, p in enumerate(zip(symbols, symbols[1:], strict=False)) if p in known), None)
+            if at is None:
+                break
+            symbols[at:at + 2] = [symbols[at] + symbols[at + 1]]
+        tokens += symbols
+    return tokens
+
+
+@pytest.mark.parametrize("seed", [None, 0, 1, 2])
+def test_encode_accepts_encoding_by_merge_rank(seed, capsys) -> None:
+    assert ex.check_encode(_encode_by_rank, seed=seed)
+    assert "Right" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_encode_rejects_leftmost_first_and_bytes_only(seed, capsys) -> None:
+    assert not ex.check_encode(_encode_leftmost_first, seed=seed)
+    assert not ex.check_encode(lambda text, merges: [BYTE_TO_CHAR[b] for b in text.encode()], seed=seed)
     assert "Not quite" in capsys.readouterr().out
-    with pytest.raises(TypeError, match="merge must be a function"):
-        ex.check_merge(42)
+    with pytest.raises(TypeError, match="encode must be a function"):
+        ex.check_encode("encode")
 
 
-def test_reference_merge_replays_to_the_tokenizer_ids() -> None:
-    tokenizer = ex.toy_tokenizer()
-    for word in ["tank", "plant", "tantan", "nat", "한국"]:
-        assert ex.encode_with_merge(ex.reference_merge, tokenizer, word) == tokenizer.encode(word)
-    assert ex.reference_merge([5, 5, 5], (5, 5), 7) == [7, 5]
+def test_fresh_texts_are_new_each_call_and_repeat_with_a_seed() -> None:
+    assert ex.fresh_texts(5) == ex.fresh_texts(5)
+    assert ex.fresh_texts() != ex.fresh_texts()
+    assert not set(ex.fresh_texts(5)) & set(ex.ENCODE_CORPUS)
+
+
+def test_leftmost_first_differs_from_rank_order_on_some_fresh_text() -> None:
+    # the check is only worth something if fresh texts tell the two rules apart
+    merges = ex.encode_tokenizer().merges
+    texts = ex.fresh_texts(0)
+    assert sum(_encode_leftmost_first(t, merges) != _encode_by_rank(t, merges) for t in texts) >= 3
 
 
 def test_merge_count() -> None:

@@ -84,68 +84,65 @@ def check_korean_bytes(answer: int) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------ exercise 3
-def reference_merge(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Replace every occurrence of `pair` in `ids` by `new_id`, left to right and without overlap."""
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
+# The tokenizer of the encode exercise is trained on these sentences; the texts it is checked on are new.
+ENCODE_CORPUS = (
+    "the tokenizer learns the merges from the text, then it encodes new text with the merges",
+    "a token is a piece of a word; the pieces of the words are tokens",
+    "the lower the rank of a merge, the earlier it was learned and the earlier it is applied",
+    "newer, newest, lower, lowest, wider, widest: the endings are shared between words",
+    "encoding 2024 tokens, decoding 42 of them again",
+)
+ENCODE_MERGES = 160
 
 
-def encode_with_merge(merge: Callable[[list[int], tuple[int, int], int], list[int]],
-                      tokenizer: BPETokenizer, word: str) -> list[int]:
-    """Encode one word by starting from its bytes and applying the tokenizer's merges in the order learned."""
-    vocab = tokenizer.vocab
-    ids = [vocab[BYTE_TO_CHAR[b]] for b in word.encode()]
-    for a, b in tokenizer.merges:
-        ids = merge(list(ids), (vocab[a], vocab[b]), vocab[a + b])
-    return list(ids)
+def encode_tokenizer() -> BPETokenizer:
+    """The tokenizer whose merges `check_encode` hands to the reader's `encode`."""
+    return BPETokenizer.train(list(ENCODE_CORPUS), 256 + ENCODE_MERGES, show_progress=False)
 
 
-def _merge_cases() -> list[tuple[list[int], tuple[int, int], int]]:
-    cases = [
-        ([1, 2, 3, 1, 2], (1, 2), 9),     # two occurrences
-        ([5, 5, 5], (5, 5), 7),           # overlap: the leftmost pair wins, "aaa" -> "aa" "a"
-        ([5, 5, 5, 5], (5, 5), 7),        # two pairs side by side
-        ([1, 2, 3], (3, 4), 9),           # no occurrence
-        ([3, 1, 2], (1, 2), 9),           # at the end
-        ([], (1, 2), 9),                  # empty
-        ([1], (1, 2), 9),                 # too short to hold a pair
-    ]
-    rng = random.Random(0)
-    for _ in range(40):
-        ids = [rng.randrange(4) for _ in range(rng.randrange(12))]
-        cases.append((ids, (rng.randrange(4), rng.randrange(4)), 4))
-    return cases
+def fresh_texts(seed: int | None = None, n: int = 40) -> list[str]:
+    """New texts: words of the corpus cut and glued in new ways, numbers, punctuation and Hangul."""
+    rng = random.Random(seed)
+    words = sorted({w.strip(",.:;") for line in ENCODE_CORPUS for w in line.split()} - {""})
+    texts = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randrange(1, 8)):
+            kind = rng.random()
+            if kind < 0.45:
+                parts.append(rng.choice(words))
+            elif kind < 0.8:  # a new word made of the pieces of two corpus words
+                a, b = rng.choice(words), rng.choice(words)
+                parts.append(a[: rng.randrange(1, len(a) + 1)] + b[rng.randrange(len(b)):])
+            elif kind < 0.9:
+                parts.append(str(rng.randrange(10 ** rng.randrange(1, 6))))
+            else:
+                parts.append(rng.choice(["토큰", "병합", "단어", "new😀", "wide-r", "low's"]))
+        sep = rng.choice([" ", " ", "  ", ", ", "\n"])
+        texts.append(sep.join(parts) + rng.choice(["", ".", "!", " "]))
+    return texts
 
 
-def check_merge(merge: Callable[[list[int], tuple[int, int], int], list[int]]) -> bool:
-    """Exercise 3: `merge(ids, pair, new_id)`; tried on small cases, then used to encode words like companion.bpe."""
-    if not callable(merge):
-        raise TypeError(f"merge must be a function merge(ids, pair, new_id), got {type(merge).__name__}")
-    for ids, pair, new_id in _merge_cases():
-        expected = reference_merge(ids, pair, new_id)
-        got = merge(list(ids), pair, new_id)
-        if not isinstance(got, (list, tuple)):
-            return report(False, "", f"Not quite: merge must return a list of ints, it returned "
-                                      f"{type(got).__name__} for merge({ids}, {pair}, {new_id}).")
-        if list(got) != expected:
-            return report(False, "", f"Not quite: merge({ids}, {pair}, {new_id}) returned {list(got)}, "
-                                      f"expected {expected}. Hint: scan left to right; after replacing a "
-                                      "pair, skip both of its elements so pairs never overlap.")
-    tokenizer = toy_tokenizer()
-    for word in ["tank", "plant", "antan", "planktan", "tantan"]:
-        got, expected = encode_with_merge(merge, tokenizer, word), tokenizer.encode(word)
-        if got != expected:
-            return report(False, "", f"Not quite: replaying the merges with your function encodes {word!r} "
-                                      f"as {got}, companion.bpe gives {expected}.")
-    return report(True, "Right: your merge passes the edge cases (overlaps, empty, no match), and replaying "
-                         "the learned merges with it encodes words exactly as companion.bpe does.", "")
+def check_encode(encode: Callable[[str, list[tuple[str, str]]], list[str]], seed: int | None = None) -> bool:
+    """Exercise 3: ``encode(text, merges)`` -> the byte-level token strings of ``text``, as companion.bpe gives.
+
+    ``merges`` are the (left, right) pairs of `encode_tokenizer`, earliest first. Each call tries new texts
+    (pass ``seed`` to repeat a run).
+    """
+    if not callable(encode):
+        raise TypeError(f"encode must be a function encode(text, merges), got {type(encode).__name__}")
+    tokenizer = encode_tokenizer()
+    merges = tokenizer.merges
+    for text in ["", "the", " lowest", "newer tokens", "aaa", *fresh_texts(seed)]:
+        expected = tokenizer.tokens(text)
+        got = encode(text, list(merges))
+        if not isinstance(got, (list, tuple)) or list(got) != expected:
+            return report(False, "", f"Not quite: encode({text!r}) returned {got!r}, companion.bpe gives "
+                                      f"{expected}. Hint: cut the text with GPT2_SPLIT_PATTERN, spell each "
+                                      "piece with BYTE_TO_CHAR, then keep merging the adjacent pair whose merge "
+                                      "was learned earliest (the lowest rank), wherever it is in the piece.")
+    return report(True, "Right: your encode gives companion.bpe's tokens on every text, new words, numbers "
+                         "and Hangul included.", "")
 
 
 # ------------------------------------------------------------------------------------------------ exercise 4
