@@ -1,0 +1,168 @@
+"""Train ``icl-gpt``: a byte-level GPT meta-trained to learn word tasks from its prompt.
+
+    python -m companion.icl_train --out companion/models/icl-gpt            # the shipped model
+    python -m companion.icl_train --out runs/icl-gpt --resume               # go on after an interruption
+
+The outer loop is ordinary SGD over many tasks; the inner loop happens in the context (GPT-3's Figure
+1.1). Each row of a batch is one of three kinds, drawn from ``(seed, step)`` only so resuming is exact:
+
+* an episode: one word task (never the held-out one), an optional description, then demonstrations
+  ``question = answer`` of training words until the row is full, so one row teaches every K at once;
+* corpus text (the course's default corpus, as bytes), for spelling and words;
+* random byte sequences each followed by itself, which make induction heads form quickly.
+
+Evaluation words (`companion.icl_tasks.split_words`) never appear in an episode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import shlex
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from companion import data
+from companion.gpt import GPTConfig
+from companion.icl import (
+    DESCRIPTIONS,
+    TASKS,
+    byte_tokenizer,
+    corpus_words,
+    demonstration,
+    induction_probe,
+    prefix_matching_scores,
+    repeated_sequences,
+    split_words,
+    transform,
+    usable_words,
+    word_task_accuracy,
+)
+from companion.train import TrainConfig, train, write_model
+
+HELD_OUT = "anagrams2"
+MIX = {"episode": 0.6, "text": 0.15, "repeat": 0.25}
+CONFIG = TrainConfig(model=GPTConfig(vocab_size=256, block_size=512, n_layer=3, n_head=4, n_embd=64),
+                     batch_size=8, steps=1600, lr=3e-3, min_lr=3e-4, warmup_steps=100, weight_decay=0.1,
+                     eval_every=50, eval_tokens=8192, checkpoint_every=100, vocab_size=256)
+
+
+def episode(task: str, words: list[str], length: int, rng: random.Random) -> bytes:
+    """One task's demonstrations of random training words until ``length`` bytes, maybe after a description."""
+    text = DESCRIPTIONS[task] + "\n" if rng.random() < 0.5 else ""
+    while len(text) < length:
+        word = rng.choice(words)
+        text += demonstration(transform(word, task, rng), word)
+    return text.encode()[:length]
+
+
+def repeats(length: int, vocab_size: int, rng: random.Random) -> bytes:
+    """Random byte sequences (upper 7/8 of the vocabulary) each followed by itself, until ``length`` bytes."""
+    out = bytearray()
+    while len(out) < length:
+        half = bytes(rng.randrange(vocab_size // 8, vocab_size) for _ in range(rng.randint(8, 64)))
+        out += half + half
+    return bytes(out[:length])
+
+
+class Batches:
+    """``batches(step)`` for `companion.train.train`: a mixture of episodes, text and repeats."""
+
+    def __init__(self, config: TrainConfig, text: np.ndarray, words: dict[str, list[str]]):
+        self.config, self.text, self.words = config, text, words
+        self.tasks = [t for t in TASKS if t != HELD_OUT]
+
+    def row(self, rng: random.Random) -> bytes:
+        length = self.config.model.block_size + 1
+        kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        if kind == "episode":
+            task = rng.choice(self.tasks)
+            return episode(task, self.words[task], length, rng)
+        if kind == "text":
+            start = rng.randrange(len(self.text) - length)
+            return self.text[start: start + length].tobytes()
+        return repeats(length, self.config.model.vocab_size, rng)
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = random.Random(self.config.seed * 1_000_003 + step)
+        rows = torch.tensor([list(self.row(rng)) for _ in range(self.config.batch_size)], dtype=torch.long)
+        return rows[:, :-1], rows[:, 1:]
+
+
+def as_bytes(texts: list[str]) -> np.ndarray:
+    """Texts joined by blank lines as an array of byte values (uint8)."""
+    return np.frombuffer("\n\n".join(texts).encode("utf-8"), dtype=np.uint8)
+
+
+def word_split() -> tuple[list[str], list[str]]:
+    """(training words, evaluation words) of the default corpus's training split."""
+    return split_words(corpus_words(data.pretraining_texts("train")))
+
+
+def make_metrics(eval_words: list[str], vocab_size: int):
+    """``metrics(model)`` logged with each loss: the probe, the best prefix-matching head, word-task accuracy."""
+    probe_ids = repeated_sequences(vocab_size)
+
+    def metrics(model) -> dict[str, float]:
+        device = next(model.parameters()).device
+        record = {"induction_probe": induction_probe(model, vocab_size, device=device),
+                  "prefix_matching": prefix_matching_scores(model, probe_ids.to(device)).max().item()}
+        for k in (0, 1, 10):
+            accs = [word_task_accuracy(model, tokenizer, task, k, words=eval_words, n=10, seed=1) for task in TASKS]
+            record[f"accuracy_{k}shot"] = sum(accs) / len(accs)
+        return record
+
+    tokenizer = byte_tokenizer()
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m companion.icl_train", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="folder for checkpoints and the final model")
+    parser.add_argument("--steps", type=int, help=f"optimizer steps (default {CONFIG.steps})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.json if present")
+    parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--name", default="icl-gpt", help="the model's name in its manifest")
+    parser.add_argument("--checkpoints", help="folder for checkpoints (default: runs/NAME)")
+    parser.add_argument("--no-progress", action="store_true")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = replace(CONFIG, seed=args.seed, steps=args.steps or CONFIG.steps)
+
+    train_texts, valid_texts = data.pretraining_texts("train"), data.pretraining_texts("valid")
+    train_words, eval_words = word_split()
+    words = {task: usable_words(train_words, task) for task in TASKS}
+    text, valid = as_bytes(train_texts), as_bytes(valid_texts)
+    started = time.perf_counter()
+    work = Path(args.checkpoints or f"runs/{args.name}")
+    model, history = train(config, text, valid, work, batches=Batches(config, text, words),
+                           metrics=make_metrics(eval_words, config.model.vocab_size), device=args.device,
+                           resume=args.resume, show_progress=not args.no_progress)
+    minutes = (time.perf_counter() - started) / 60
+    tokenizer = byte_tokenizer()
+    out = Path(args.out)
+    (work / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")
+    facts = {"corpus": "companion.data.pretraining_texts (bytes)",
+             "corpus_checksum": {"train": data.corpus_checksum(train_texts),
+                                 "valid": data.corpus_checksum(valid_texts)},
+             "python_version": platform.python_version(), "tokenizer": "bytes (BPETokenizer with no merges)",
+             "mixture": MIX, "held_out_task": HELD_OUT, "training_tasks": [t for t in TASKS if t != HELD_OUT],
+             "words": {"train": len(train_words), "eval": len(eval_words)},
+             "train_minutes_this_session": round(minutes, 1), "threads": args.threads,
+             "device": str(next(model.parameters()).device),
+             "command": "python -m companion.icl_train " + shlex.join(argv)}
+    write_model(out, model.eval(), work / "tokenizer.json", config, history, facts, argv, name=args.name)
+    print(f"wrote {out} ({minutes:.1f} min); config {asdict(config.model)}")
+
+
+if __name__ == "__main__":
+    main()
