@@ -8,7 +8,8 @@ their word 5-gram shingles overlap with Jaccard similarity >= 0.8; a training te
 
 * `kind_task()`: sequence classification. Is a docstring that of a class, a method or a function? The
   label is read from the syntax tree with `ast`; each split is class-balanced.
-* `shuffle_task()`: sequence classification. Is a docstring's opening real, or the same words shuffled?
+* `shuffle_task()`: sequence classification. Is a docstring's opening real, or its words after the first
+  shuffled?
   The backbone probe of the transfer chapters; balanced by construction.
 * `param_task()`: token-level tagging. Given a function's docstring alone, which words name one of its
   parameters? The labels come from the signature (`self` and `cls` left out); the same word is a parameter in
@@ -248,15 +249,19 @@ def kind_task(max_words: int = 32) -> Task:
 
 
 def shuffled(text: str, salt: str = "shuffle") -> str:
-    """The words of ``text`` in an order drawn from a hash of the text, different from the original."""
-    words = text.split()
-    if len(set(words)) < 2:
-        raise ValueError("text must have at least two different words to be shuffled")
+    """The first word of ``text``, then its other words in an order drawn from a hash of the text.
+
+    The first word stays in place so that both versions have the same tokens (a capitalised first word
+    without a space before it would otherwise give the shuffled one away without any context).
+    """
+    first, *rest = text.split()
+    if len(set(rest)) < 2:
+        raise ValueError("text must have at least two different words after the first to be shuffled")
     rng = random.Random(_rank(text, salt))
-    order = list(words)
-    while order == words:
+    order = list(rest)
+    while order == rest:
         rng.shuffle(order)
-    return " ".join(order)
+    return " ".join([first, *order])
 
 
 @cache
@@ -268,7 +273,7 @@ def shuffle_task(max_words: int = 24, min_words: int = 8) -> Task:
     rows = []
     for d in data.stdlib_docstrings():
         text = opening(d.text, max_words)
-        if len(text.split()) >= min_words and len(set(text.split())) >= 2:
+        if len(text.split()) >= min_words and len(set(text.split()[1:])) >= 2:
             rows.append(Example(text, 0, d.module))
     train, test = leak_free(*_split(rows))
 
