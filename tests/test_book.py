@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import yaml
 from conftest import ROOT, toc_chapters
 
 CHAPTERS = toc_chapters()
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("COMPANION_SITE", ROOT / "_build" / "html"))
 
 
 @pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
@@ -42,3 +43,39 @@ def test_math_is_served_by_the_site_itself():
         scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, flags=re.I)
         assert scripts, f"{page.name} has math but loads no MathJax"
         assert all("_static/mathjax" in s and "://" not in s for s in scripts), f"{page.name}: {scripts}"
+
+
+def built(page: str) -> str:
+    return (HTML / page).read_text(encoding="utf-8")
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html)).strip()
+
+
+def test_glossary_source_has_no_authoring_note():
+    text = (ROOT / "book" / "appendix" / "glossary.md").read_text(encoding="utf-8")
+    assert "{term}" not in text, "the glossary page tells readers about authoring roles"
+    assert re.search(r"```\{glossary\}\n:sorted:", text), "the glossary must be sorted by Sphinx (:sorted:)"
+
+
+@pytest.mark.skipif(not HTML.exists(), reason="the book is not built (python3 make.py book)")
+def test_glossary_is_alphabetical():
+    terms = [text_of(t) for t in re.findall(r'<dt id="term-[^"]*">(.*?)<', built("book/appendix/glossary.html"))]
+    assert len(terms) > 10 and terms == sorted(terms, key=str.lower), terms
+
+
+@pytest.mark.skipif(not HTML.exists(), reason="the book is not built (python3 make.py book)")
+def test_citations_show_their_bibliography_labels():
+    references = built("book/appendix/references.html")
+    labels = dict(re.findall(r'<div class="citation" id="([^"]+)"[^>]*>\s*<span class="label">'
+                             r'<span class="fn-bracket">\[</span>(.*?)<span class="fn-bracket">', references))
+    assert labels and all(re.search(r", \d{4}[a-z]?$", label) for label in labels.values()), labels
+    cited = 0
+    for page in HTML.rglob("*.html"):
+        for anchor, inner in re.findall(r'href="[^"]*references\.html#([^"]+)"[^>]*>(.*?)</a>',
+                                        page.read_text(encoding="utf-8")):
+            if anchor in labels:
+                cited += 1
+                assert text_of(inner) in labels[anchor], f"{page.name}: [{text_of(inner)}] vs [{labels[anchor]}]"
+    assert cited, "no page cites the bibliography"
