@@ -54,51 +54,64 @@ def test_scores() -> None:
         ex.check_scores("-0.46", long)
 
 
-def _correct_beam_search(model, prompt_ids, num_beams, steps):
-    beams = [(list(prompt_ids), 0.0)]
-    for _ in range(steps):
+def _beam_search_with_eos(model, prompt_ids, num_beams, max_new_tokens, eos_token_id, length_penalty,
+                          mistake=None):
+    """The reference answer of exercise 3, and (with ``mistake``) plausible wrong ones."""
+    beams, finished = [(list(prompt_ids), 0.0)], []
+    for step in range(1, max_new_tokens + 1):
         candidates = []
-        for seq, score in beams:
-            log_probs = model(torch.tensor([seq]))[0, -1].float().log_softmax(-1)
-            candidates += [(seq + [tok], score + lp) for tok, lp in enumerate(log_probs.tolist())]
-        beams = sorted(candidates, key=lambda c: c[1], reverse=True)[:num_beams]
-    return beams[0][0][len(prompt_ids):]
+        for tokens, score in beams:
+            log_probs = model(torch.tensor([tokens]))[0, -1].float().log_softmax(-1)
+            candidates += [(tokens + [t], score + lp) for t, lp in enumerate(log_probs.tolist())]
+        candidates.sort(key=lambda c: c[1], reverse=True)
+        beams = []
+        for rank, (tokens, score) in enumerate(candidates):
+            ends = (tokens[-1] == eos_token_id and mistake != "ignore_eos") or step == max_new_tokens
+            length = step - 1 if mistake == "eos_not_counted" and tokens[-1] == eos_token_id else step
+            alpha = 0.0 if mistake == "no_penalty" else length_penalty
+            if ends and (rank < num_beams or mistake == "finish_any_eos"):
+                finished.append((tokens[len(prompt_ids):], score / max(length, 1) ** alpha))
+            elif not ends:
+                beams.append((tokens, score))
+            if len(beams) == num_beams:
+                break
+    return max(finished, key=lambda f: f[1])
 
 
-def test_beam_search_accepts_a_correct_implementation(capsys) -> None:
-    assert ex.check_beam_search(_correct_beam_search)
+@pytest.mark.parametrize("seed", [None, 0, 1])
+def test_beam_search_with_eos_accepts_the_reference(seed, capsys) -> None:
+    assert ex.check_beam_search_with_eos(_beam_search_with_eos, seed=seed)
     assert "Right" in capsys.readouterr().out
 
 
-def test_beam_search_rejects_greedy_and_other_mistakes(capsys) -> None:
-    def greedy(model, prompt_ids, num_beams, steps):
-        return _correct_beam_search(model, prompt_ids, 1, steps)
+@pytest.mark.parametrize("mistake", ["no_penalty", "eos_not_counted", "ignore_eos"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_search_with_eos_rejects_plausible_mistakes(mistake, seed, capsys) -> None:
+    def wrong(*args):
+        return _beam_search_with_eos(*args, mistake=mistake)
 
-    def with_prompt(model, prompt_ids, num_beams, steps):
-        return list(prompt_ids) + _correct_beam_search(model, prompt_ids, num_beams, steps)
-
-    def last_step_only(model, prompt_ids, num_beams, steps):  # ranks by the last token's probability
-        beams = [list(prompt_ids)]
-        for _ in range(steps):
-            cands = []
-            for seq in beams:
-                lp = model(torch.tensor([seq]))[0, -1].float().log_softmax(-1)
-                cands += [(seq + [t], v) for t, v in enumerate(lp.tolist())]
-            beams = [c[0] for c in sorted(cands, key=lambda c: c[1], reverse=True)[:num_beams]]
-        return beams[0][len(prompt_ids):]
-
-    for wrong in (greedy, with_prompt, last_step_only, lambda *args: None):
-        assert not ex.check_beam_search(wrong)
+    assert not ex.check_beam_search_with_eos(wrong, seed=seed)
     assert "Not quite" in capsys.readouterr().out
+
+
+def test_beam_search_with_eos_rejects_broken_answers(capsys) -> None:
+    def no_score(*args):
+        return _beam_search_with_eos(*args)[0]
+
+    def with_prompt(model, prompt_ids, *args):
+        tokens, score = _beam_search_with_eos(model, prompt_ids, *args)
+        return list(prompt_ids) + tokens, score
+
+    for wrong in (no_score, with_prompt, lambda *args: None):
+        assert not ex.check_beam_search_with_eos(wrong, seed=0)
     with pytest.raises(TypeError, match="my_beam_search must be a function"):
-        ex.check_beam_search("beam")
+        ex.check_beam_search_with_eos("beam")
 
 
-def test_test_cases_tell_greedy_from_beam_search() -> None:
-    # the check is only worth something if some case has a beam answer that greedy misses
-    differ = 0
-    for model, prompt, num_beams, steps in ex._test_cases():
-        a = _correct_beam_search(model, prompt, num_beams, steps)
-        b = _correct_beam_search(model, prompt, 1, steps)
-        differ += a != b
-    assert differ >= 2
+def test_fresh_cases_are_new_each_call_and_end_with_eos_often() -> None:
+    first, again = ex.fresh_cases(3), ex.fresh_cases(3)
+    assert [c[1:] for c in first] == [c[1:] for c in again]
+    assert torch.equal(first[0][0].logits, again[0][0].logits)
+    assert [c[1:] for c in ex.fresh_cases()] != [c[1:] for c in ex.fresh_cases()]
+    ended = sum(ex.reference_answer(*case)[0][-1:] == [ex.EOS_ID] for case in first)
+    assert 5 <= ended <= 25  # the check really exercises endings, and also hypotheses cut at max_new_tokens

@@ -7,6 +7,7 @@ True or False. The answer keys are computed by `companion.decoding` and `compani
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 
 import torch
@@ -120,43 +121,85 @@ def check_scores(short: float, long: float) -> bool:
 
 # ------------------------------------------------------------------------------------------------ exercise 3
 class RandomBigramLM:
-    """A model whose next-token logits depend only on the last token: a random (vocab, vocab) table."""
+    """A model whose next-token logits depend only on the last token: a random (vocab, vocab) table.
 
-    def __init__(self, vocab_size: int, seed: int) -> None:
+    ``eos_bias`` is added to the logit of token 0, the end token of the exercise, so that beams do end.
+    """
+
+    def __init__(self, vocab_size: int, seed: int, eos_bias: float = 0.0) -> None:
         generator = torch.Generator().manual_seed(seed)
         self.logits = 2.0 * torch.randn(vocab_size, vocab_size, generator=generator)
+        self.logits[:, 0] += eos_bias
 
     def __call__(self, idx: torch.Tensor) -> torch.Tensor:
         return self.logits[idx]
 
 
-def _test_cases() -> list[tuple[Callable[[torch.Tensor], torch.Tensor], list[int], int, int]]:
-    """(model, prompt ids, num_beams, steps): the chapter's style of table plus random bigram models."""
-    table = TableLM(EXERCISE_TABLE)
-    cases = [(table, table.encode(EXERCISE_PROMPT), 2, 3), (table, table.encode(EXERCISE_PROMPT), 1, 3)]
-    for seed in range(6):
-        model = RandomBigramLM(vocab_size=7 + seed, seed=seed)
-        cases.append((model, [seed % 5, (seed + 2) % 5], 1 + seed % 4, 3 + seed % 3))
+EOS_ID = 0  # the end token of the random models of exercise 3
+LENGTH_PENALTIES = (0.0, 0.5, 1.0, 2.0, -0.5)
+
+
+def fresh_cases(seed: int | None = None, n: int = 30) -> list[tuple[RandomBigramLM, list[int], int, int, float]]:
+    """(model, prompt ids, num_beams, max_new_tokens, length_penalty): new random models at every call."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(n):
+        vocab = rng.randrange(5, 12)
+        model = RandomBigramLM(vocab, rng.randrange(2**31), eos_bias=rng.choice([0.0, 1.0, 2.0]))
+        prompt = [rng.randrange(1, vocab) for _ in range(rng.randrange(1, 4))]
+        cases.append((model, prompt, rng.randrange(1, 5), rng.randrange(2, 8), rng.choice(LENGTH_PENALTIES)))
     return cases
 
 
-def check_beam_search(my_beam_search: Callable) -> bool:
-    """Exercise 3: ``my_beam_search(model, prompt_ids, num_beams, steps)`` -> the best ``steps`` new token ids.
+def reference_answer(model: RandomBigramLM, prompt: list[int], num_beams: int, max_new_tokens: int,
+                     length_penalty: float) -> tuple[list[int], float]:
+    """What `companion.decoding.beam_search` returns with early_stopping="never": new tokens (eos kept), score."""
+    sequences, scores = beam_search(model, torch.tensor([prompt]), num_beams, max_new_tokens, eos_token_id=EOS_ID,
+                                    length_penalty=length_penalty, early_stopping="never")
+    new = sequences[0, len(prompt):].tolist()
+    if EOS_ID in new:
+        new = new[: new.index(EOS_ID) + 1]
+    return new, scores.item()
 
-    No eos: every hypothesis has exactly ``steps`` new tokens, so the score is the sum of log-probabilities.
-    Compared with `companion.decoding.beam_search` on the exercise table and on random bigram models.
+
+def check_beam_search_with_eos(
+    my_beam_search: Callable[[Callable[[torch.Tensor], torch.Tensor], list[int], int, int, int, float],
+                             tuple[list[int], float]],
+    seed: int | None = None,
+) -> bool:
+    """Exercise 3: ``my_beam_search(model, prompt_ids, num_beams, max_new_tokens, eos_token_id, length_penalty)``.
+
+    It returns ``(new_tokens, score)``: the generated tokens of the best finished hypothesis (its eos
+    included, if it ended with one) and its score ``log P / length ** length_penalty``. Compared with
+    `companion.decoding.beam_search(..., early_stopping="never")` on random models made afresh at every
+    call (pass ``seed`` to repeat a run).
     """
     if not callable(my_beam_search):
-        raise TypeError("my_beam_search must be a function my_beam_search(model, prompt_ids, num_beams, steps)")
-    for model, prompt, num_beams, steps in _test_cases():
-        ids = torch.tensor([prompt])
-        expected = beam_search(model, ids, num_beams, steps)[0][0, len(prompt):].tolist()
-        got = my_beam_search(model, list(prompt), num_beams, steps)
-        got = got.tolist() if isinstance(got, torch.Tensor) else got
-        if not isinstance(got, (list, tuple)) or [int(t) for t in got] != expected:
-            return report(False, "", f"Not quite: with prompt {prompt}, num_beams={num_beams}, steps={steps} "
-                                      f"you return {got}, beam search gives {expected}. Hint: return only the "
-                                      "new tokens; score a prefix by its summed log_softmax, extend every kept "
-                                      "prefix by every token, keep the num_beams best, and start from one beam.")
-    return report(True, "Right: your beam search returns what companion.decoding.beam_search returns, on the "
-                         "table and on random models, for 1 to 4 beams.", "")
+        raise TypeError("my_beam_search must be a function my_beam_search(model, prompt_ids, num_beams, "
+                        "max_new_tokens, eos_token_id, length_penalty)")
+    ended, cases = 0, fresh_cases(seed)
+    for model, prompt, num_beams, max_new, alpha in cases:
+        expected, expected_score = reference_answer(model, prompt, num_beams, max_new, alpha)
+        ended += expected[-1:] == [EOS_ID]
+        answer = my_beam_search(model, list(prompt), num_beams, max_new, EOS_ID, alpha)
+        setting = f"prompt {prompt}, num_beams={num_beams}, max_new_tokens={max_new}, length_penalty={alpha}"
+        if not (isinstance(answer, (tuple, list)) and len(answer) == 2):
+            return report(False, "", f"Not quite: return a pair (new_tokens, score); with {setting} you "
+                                      f"returned {answer!r}.")
+        tokens, score = answer
+        tokens = tokens.tolist() if isinstance(tokens, torch.Tensor) else tokens
+        if not isinstance(tokens, (list, tuple)) or [int(t) for t in tokens] != expected:
+            return report(False, "", f"Not quite: with {setting} you return the tokens {tokens}, beam search "
+                                      f"gives {expected}. Hint: a candidate ending in eos finishes only if it "
+                                      "ranks among the num_beams best candidates of its step; the running beams "
+                                      "are the num_beams best candidates that did not end; at the last step "
+                                      "every candidate ends.")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isclose(
+                float(score), expected_score, rel_tol=1e-4, abs_tol=1e-5):
+            return report(False, "", f"Not quite: with {setting} the tokens are right but your score is "
+                                      f"{score!r}, not {expected_score:.5f}. Hint: divide the summed "
+                                      "log-probability by (number of generated tokens, eos included) ** "
+                                      "length_penalty.")
+    return report(True, f"Right: your beam search returns what companion.decoding.beam_search returns with "
+                         f"early_stopping='never', tokens and scores, on {len(cases)} new random "
+                         f"models ({ended} of the best hypotheses ended with eos).", "")
