@@ -79,3 +79,15 @@ def test_citations_show_their_bibliography_labels():
                 cited += 1
                 assert text_of(inner) in labels[anchor], f"{page.name}: [{text_of(inner)}] vs [{labels[anchor]}]"
     assert cited, "no page cites the bibliography"
+
+
+@pytest.mark.skipif(not HTML.exists(), reason="the book is not built (python3 make.py book)")
+def test_no_repository_or_launch_buttons_while_the_url_is_a_placeholder():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert "colab_url" not in config.get("launch_buttons", {}), "Colab cannot open the MyST chapters"
+    if config["repository"]["url"].rstrip("/") != "https://github.com/OWNER/REPOSITORY":
+        pytest.skip("the repository is named: its buttons are expected")
+    for page in HTML.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        for marker in ("github.com/OWNER", "mybinder.org", "colab.research", "repository-button", "issues-button"):
+            assert marker not in html, f"{page.relative_to(HTML)} shows {marker}"
