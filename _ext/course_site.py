@@ -123,7 +123,7 @@ class BenchmarkResults(SphinxDirective):
                       f"({machine['cores']} cores, {machine['system']}), Python {data['python']}, torch "
                       f"{data['torch']}, {data['threads']} thread(s): {verdict}.", "",
                       "| check: measured (target) | verdict |", "|---|---|"]
-            lines += [f"| {c['check'].replace('|', '/')} | {'PASS' if c['pass'] else 'FAIL'} |" for c in data["checks"]]
+            lines += [f"| {' '.join(c['check'].split()).replace('|', '/')} | {'PASS' if c['pass'] else 'FAIL'} |" for c in data["checks"]]
             lines.append("")
         if not lines:
             lines = ["No benchmark has recorded results yet: run the scripts above."]
