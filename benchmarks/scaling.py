@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import record
 import torch
 
 from companion.gpt import GPT, lm_loss
@@ -76,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    record.run("scaling", main)
