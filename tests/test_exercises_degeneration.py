@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,42 +74,38 @@ def test_perplexity() -> None:
         ex.check_perplexity(True)
 
 
-def _right(tokens):
-    tokens = list(tokens)
-    best_n, best_copies = 1, 1
-    for n in range(1, min(90, len(tokens)) + 1):
-        copies = 1
-        while (copies + 1) * n <= len(tokens) and tokens[len(tokens) - (copies + 1) * n: len(tokens) - copies * n] \
-                == tokens[-n:]:
-            copies += 1
-        if copies > best_copies:
-            best_n, best_copies = n, copies
-    return best_copies >= 2 and (best_n >= 3 or best_copies >= 51)
+def _right(previous, n):
+    prefix = previous[len(previous) - n + 1:]
+    return {previous[i + n - 1] for i in range(len(previous) - n + 1) if previous[i:i + n - 1] == prefix}
 
 
-def test_ends_in_repetition_accepts_a_correct_function() -> None:
-    assert ex.check_ends_in_repetition(_right)
+def test_banned_next_accepts_a_correct_function() -> None:
+    assert ex.check_banned_next(_right)
+    assert ex.banned_answer([5, 6, 7, 5, 6], 3) == {7}
+    assert ex.banned_answer([5, 6, 7, 5, 6], 1) == {5, 6, 7}
 
 
-def test_ends_in_repetition_rejects_wrong_functions(capsys) -> None:
-    def longest_phrase_wins(tokens):  # ties broken towards the longest n: "no no no" x3 would count
-        tokens = list(tokens)
-        best_n, best_copies = 1, 1
-        for n in range(1, min(90, len(tokens)) + 1):
-            copies = 1
-            while (copies + 1) * n <= len(tokens) and tokens[len(tokens) - (copies + 1) * n:
-                                                             len(tokens) - copies * n] == tokens[-n:]:
-                copies += 1
-            if copies >= best_copies:
-                best_n, best_copies = n, copies
-        return best_copies >= 2 and (best_n >= 3 or best_copies >= 51)
+def test_banned_next_rejects_wrong_functions(capsys) -> None:
+    def bigram_whatever_n(previous, n):  # compares only the last token, whatever n is
+        return _right(previous, 2)
 
-    def any_repeat(tokens):
-        return len(tokens) >= 2 and tokens[-1] == tokens[-2]
+    def prefix_of_n_tokens(previous, n):  # the last n tokens as the prefix: bans (n + 1)-grams
+        return _right(previous, n + 1)
 
-    assert not ex.check_ends_in_repetition(longest_phrase_wins)
-    assert not ex.check_ends_in_repetition(any_repeat)
-    assert not ex.check_ends_in_repetition(lambda tokens: None)
+    assert not ex.check_banned_next(bigram_whatever_n)
+    assert not ex.check_banned_next(prefix_of_n_tokens)
+    assert not ex.check_banned_next(lambda previous, n: set())
+    assert not ex.check_banned_next(lambda previous, n: 3)
     assert "Not quite" in capsys.readouterr().out
-    with pytest.raises(TypeError, match="function must be callable"):
-        ex.check_ends_in_repetition("ends_in_repetition")
+    with pytest.raises(TypeError, match="banned_next must be callable"):
+        ex.check_banned_next("banned_next")
+
+
+def test_the_chapter_shows_the_data_of_its_exercises() -> None:
+    page = (Path(__file__).parents[1] / "book" / "decoding" / "degeneration.md").read_text(encoding="utf-8")
+    for text in [*ex.LOOP_SEQUENCES, *ex.DISTINCT_SEQUENCES]:
+        assert f"`{text}`" in page, text
+    for counts in ex.ZIPF_COUNTS.values():
+        assert ", ".join(map(str, counts)) in page
+    for probs in ex.PERPLEXITY_PROBS:
+        assert "(" + ", ".join(map(str, probs)) + ")" in page

@@ -11,8 +11,11 @@ import math
 import random
 from collections.abc import Callable, Sequence
 
+import torch
+
 from companion import metrics
 from companion.exercises._feedback import as_number, close, report
+from companion.sampling import no_repeat_ngram_filter
 
 # Exercise 1: which of these end in a repetition loop by the chapter's rule? (tokens: the words)
 LOOP_SEQUENCES = (
@@ -65,40 +68,6 @@ def check_loops(answer: Sequence[bool]) -> bool:
                              f"whose last n tokens repeat the most times back to back at the very end (here n = "
                              f"{n}, {copies} copies), then apply the rule: n >= 3 and at least 2 copies, or 51 "
                              "copies of a shorter phrase.")
-
-
-def check_ends_in_repetition(function: Callable[[Sequence], bool]) -> bool:
-    """Exercise 5: the reader's ``function(tokens) -> bool`` against `companion.metrics.ends_in_repetition`."""
-    if not callable(function):
-        raise TypeError(f"function must be callable as function(tokens) -> bool, got {type(function).__name__}")
-    for tokens in _repetition_cases():
-        got, expected = function(list(tokens)), metrics.ends_in_repetition(tokens)
-        if not isinstance(got, bool):
-            return report(False, "", f"Not quite: your function must return True or False, it returned "
-                                     f"{type(got).__name__} for {tokens[:12]}.")
-        if got != expected:
-            shown = tokens if len(tokens) <= 24 else f"{tokens[:8]} ... {tokens[-12:]} ({len(tokens)} tokens)"
-            n, copies = metrics.repeated_suffix(tokens)
-            return report(False, "", f"Not quite: for {shown} your function says {got!r}, the rule says "
-                                     f"{expected} (most-repeated suffix: n = {n}, {copies} copies). Hint: "
-                                     "on a tie in copies, take the shortest n; n is at most 90.")
-    return report(True, "Right: your function agrees with companion.metrics.ends_in_repetition on every case, "
-                        "long loops, short phrases at 50 and 51 copies, and loops cut mid-phrase included.", "")
-
-
-def _repetition_cases() -> list[list]:
-    cases: list[list] = [
-        [], [1], [1, 1], [1, 2, 3, 1, 2, 3], [1, 2, 1, 2], [7] * 50, [7] * 51, [5] + [7] * 51,
-        [1, 2] * 50, [1, 2] * 51, [1, 2, 3] * 2 + [4], list(range(10)) * 2, list(range(91)) * 2,
-        [0] + list(range(100)) * 2, [1, 2, 3, 1, 2, 3, 1, 2],
-    ]
-    rng = random.Random(0)
-    for _ in range(60):
-        phrase = [rng.randrange(5) for _ in range(rng.randrange(1, 6))]
-        prefix = [rng.randrange(5) for _ in range(rng.randrange(6))]
-        body = prefix + phrase * rng.randrange(1, 5) + phrase[: rng.randrange(len(phrase))]
-        cases.append(body)
-    return cases
 
 
 # ------------------------------------------------------------------------------------------------ exercise 2
@@ -157,3 +126,44 @@ def check_perplexity(answer: float) -> bool:
                                  "tokens: average the log-probabilities of all six, then exponentiate.")
     return report(False, "", f"Not quite ({value:.4f}). Hint: perplexity = exp(-mean of ln p) over all tokens "
                              "together; with probabilities that are powers of 2 you can work in bits.")
+
+
+# ------------------------------------------------------------------------------------------------ exercise 5
+def banned_answer(previous: Sequence[int], n: int) -> set[int]:
+    """The answer key of exercise 5, from `companion.sampling.no_repeat_ngram_filter`."""
+    vocab = max(previous, default=0) + 1
+    logits = torch.zeros(1, vocab)
+    history = torch.tensor([list(previous)], dtype=torch.long).reshape(1, -1)
+    return set(torch.isinf(no_repeat_ngram_filter(logits, history, n))[0].nonzero().flatten().tolist())
+
+
+def _ngram_cases(rng: random.Random) -> list[tuple[list[int], int]]:
+    cases = [([5, 6, 7, 5, 6], 3), ([5, 6, 7, 5, 6], 1), ([1, 2], 3), ([1, 2, 1, 2], 2), ([4, 4, 4], 2),
+             ([1, 2, 3, 1, 2, 3], 4), ([9, 8, 9, 8, 7, 9, 8], 3), ([3], 1)]
+    for _ in range(40):  # fresh histories with few distinct tokens, so n-grams recur
+        previous = [rng.randrange(4) for _ in range(rng.randrange(1, 16))]
+        cases.append((previous, rng.randrange(1, 5)))
+    return cases
+
+
+def check_banned_next(banned_next: Callable[[list[int], int], set[int]]) -> bool:
+    """Exercise 5: the reader's ``banned_next(previous, n)`` against `companion.sampling.no_repeat_ngram_filter`.
+
+    Runs on fixed edge cases and on random histories drawn afresh at every call.
+    """
+    if not callable(banned_next):
+        raise TypeError(f"banned_next must be callable as banned_next(previous, n) -> set, got "
+                        f"{type(banned_next).__name__}")
+    for previous, n in _ngram_cases(random.Random()):
+        expected = banned_answer(previous, n)
+        got = banned_next(list(previous), n)
+        try:
+            got = set(got)
+        except TypeError:
+            return report(False, "", f"Not quite: return a set of token ids, got {type(got).__name__}.")
+        if got != expected:
+            return report(False, "", f"Not quite: for previous={previous} and n={n} you ban {sorted(got)}, the "
+                                     f"rule bans {sorted(expected)}. Hint: compare the last n - 1 tokens with "
+                                     "every earlier window of n - 1 tokens, and ban the token that follows a match.")
+    return report(True, "Right: your ban equals companion.sampling.no_repeat_ngram_filter on the edge cases "
+                        "and on fresh random histories, n from 1 to 4.", "")
