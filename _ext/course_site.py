@@ -118,12 +118,16 @@ class BenchmarkResults(SphinxDirective):
             self.env.note_dependency(str(path))
             data = json.loads(path.read_text(encoding="utf-8"))
             machine = data["machine"]
-            verdict = "every target met" if data["passed"] else "**a target missed**"
+            verdict = {True: "every target met", False: "**a target missed**", None: "measured, no targets"}
             lines += [f"**`benchmarks/{data['benchmark']}.py`**, measured {data['date'][:10]} on {machine['cpu']} "
                       f"({machine['cores']} cores, {machine['system']}), Python {data['python']}, torch "
-                      f"{data['torch']}, {data['threads']} thread(s): {verdict}.", "",
-                      "| check: measured (target) | verdict |", "|---|---|"]
-            lines += [f"| {' '.join(c['check'].split()).replace('|', '/')} | {'PASS' if c['pass'] else 'FAIL'} |" for c in data["checks"]]
+                      f"{data['torch']}, {data['threads']} thread(s): {verdict[data['passed']]}.", ""]
+            if data["checks"]:
+                lines += ["| check: measured (target) | verdict |", "|---|---|"]
+                lines += [f"| {' '.join(c['check'].split()).replace('|', '/')} | {'PASS' if c['pass'] else 'FAIL'} |"
+                          for c in data["checks"]]
+            else:
+                lines += ["```text", *data["report"], "```"]
             lines.append("")
         if not lines:
             lines = ["No benchmark has recorded results yet: run the scripts above."]
