@@ -5,6 +5,7 @@ tokens it rules out set to ``-inf`` so that a softmax gives them probability zer
 return the same masked logits as ``transformers``' ``TemperatureLogitsWarper``,
 ``TopKLogitsWarper`` and ``TopPLogitsWarper`` (ties and ``min_tokens_to_keep`` included),
 and `companion.decoding.sample` applies them in the same order: temperature, top-k, top-p.
+`min_p_filter` (min-p sampling, Nguyen et al. 2024) equals ``MinPLogitsWarper``.
 
 The two penalties look at the tokens so far, ``previous`` ``(batch, time)``, prompt included:
 `penalize_repetition` (CTRL's repetition penalty, Keskar et al. 2019) makes every token that
@@ -63,6 +64,23 @@ def top_p_filter(logits: torch.Tensor, p: float, min_tokens_to_keep: int = 1) ->
     drop_sorted = mass_from_bottom <= 1 - p
     drop_sorted[..., -min_tokens_to_keep:] = False
     drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def min_p_filter(logits: torch.Tensor, min_p: float, min_tokens_to_keep: int = 1) -> torch.Tensor:
+    """Keep the tokens at least ``min_p`` times as likely as the most likely one (min-p, Nguyen et al. 2024).
+
+    The cut scales with the model's confidence: a peaked distribution keeps few tokens, a flat one
+    many. The ``min_tokens_to_keep`` most likely tokens always stay. Equals ``transformers``'
+    ``MinPLogitsWarper``.
+    """
+    if isinstance(min_p, bool) or not isinstance(min_p, (int, float)) or not 0 <= min_p <= 1:
+        raise ValueError(f"min_p must be in [0, 1], got {min_p!r}")
+    _check_min_tokens(min_tokens_to_keep)
+    probs = logits.softmax(dim=-1)
+    drop = probs < min_p * probs.amax(dim=-1, keepdim=True)
+    most_likely = torch.topk(probs, min(min_tokens_to_keep, probs.size(-1)), dim=-1).indices
+    drop = drop.scatter(-1, most_likely, False)
     return logits.masked_fill(drop, float("-inf"))
 
 

@@ -87,3 +87,31 @@ def test_top_p_filter_rejects_wrong_implementations(capsys) -> None:
     assert not ex.check_top_p_filter(lambda x, p: x.tolist())
     with pytest.raises(TypeError, match="my_top_p must be a function"):
         ex.check_top_p_filter(0.9)
+
+
+def _right_min_p(logits, min_p):
+    probs = logits.softmax(-1)
+    return logits.masked_fill(probs < min_p * probs.max(-1, keepdim=True).values, float("-inf"))
+
+
+def test_min_p_filter_accepts_a_correct_implementation(capsys) -> None:
+    assert ex.check_min_p_filter(_right_min_p)
+    assert "Right" in capsys.readouterr().out
+
+
+def test_min_p_filter_rejects_wrong_implementations(capsys) -> None:
+    def absolute_threshold(logits, min_p):  # forgets to scale by the top probability
+        return logits.masked_fill(logits.softmax(-1) < min_p, float("-inf"))
+
+    def on_logits(logits, min_p):  # compares logits instead of probabilities
+        return logits.masked_fill(logits < min_p * logits.max(-1, keepdim=True).values, float("-inf"))
+
+    def renormalises(logits, min_p):
+        return _right_min_p(logits, min_p).log_softmax(-1)
+
+    for wrong in (absolute_threshold, on_logits, renormalises, lambda x, p: x):
+        assert not ex.check_min_p_filter(wrong)
+    assert "Not quite" in capsys.readouterr().out
+    assert not ex.check_min_p_filter(lambda x, p: x.tolist())
+    with pytest.raises(TypeError, match="my_min_p must be a function"):
+        ex.check_min_p_filter(0.1)

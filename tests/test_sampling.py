@@ -14,6 +14,7 @@ import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers.generation.logits_process import (
+    MinPLogitsWarper,
     NoRepeatNGramLogitsProcessor,
     RepetitionPenaltyLogitsProcessor,
 )
@@ -21,7 +22,7 @@ from transformers.generation.logits_process import (
 from companion import metrics
 from companion.decoding import beam_search, generated_tokens, greedy_search, sample
 from companion.hf_adapter import HFCausalLM
-from companion.sampling import no_repeat_ngram_filter, penalize_repetition
+from companion.sampling import min_p_filter, no_repeat_ngram_filter, penalize_repetition
 
 torch.set_num_threads(1)
 
@@ -67,6 +68,25 @@ def test_penalties_on_a_hand_computed_case():
     assert torch.equal(no_repeat_ngram_filter(logits, previous, 3), logits)
     # n = 1 bans every token seen
     assert torch.isinf(no_repeat_ngram_filter(logits, previous, 1)).tolist() == [[True, True, False, False]]
+
+
+@settings(derandomize=True, deadline=None, max_examples=150)
+@given(seed=st.integers(0, 10**6), vocab=st.integers(1, 12), levels=st.sampled_from([3, 1000]),
+       min_p=st.floats(0.0, 1.0), keep=st.integers(1, 4))
+def test_min_p_equals_transformers_warper(seed, vocab, levels, min_p, keep):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randint(0, levels, (3, vocab), generator=g).float() / levels * 6 - 3  # levels=3: many ties
+    expected = MinPLogitsWarper(min_p, min_tokens_to_keep=keep)(None, logits.clone())
+    assert torch.equal(min_p_filter(logits, min_p, keep), expected)
+
+
+def test_min_p_on_a_hand_computed_case():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    # min_p = 0.3: the cut is 0.3 * 0.5 = 0.15, so 0.15 stays (not below) and 0.05 goes
+    assert torch.isinf(min_p_filter(logits, 0.3)).tolist() == [[False, False, False, True]]
+    assert torch.isinf(min_p_filter(logits, 0.7)).tolist() == [[False, True, True, True]]
+    with pytest.raises(ValueError, match=r"min_p must be in \[0, 1\], got 1.5"):
+        min_p_filter(logits, 1.5)
 
 
 # --- the decoders with penalties against generate ------------------------------------------------

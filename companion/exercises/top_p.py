@@ -7,12 +7,13 @@ True or False. The answer keys are computed with `companion.sampling`'s filters,
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable
 
 import torch
 
 from companion.exercises._feedback import report
-from companion.sampling import temperature_scale, top_p_filter
+from companion.sampling import min_p_filter, temperature_scale, top_p_filter
 
 # Exercises 1-3: one next-token distribution, written as probabilities.
 EXERCISE_PROBS = {"the": 0.42, "a": 0.20, "this": 0.15, "our": 0.10, "its": 0.06, "my": 0.04, "an": 0.03}
@@ -120,3 +121,39 @@ def check_top_p_filter(my_top_p: Callable[[torch.Tensor, float], torch.Tensor]) 
                                       "renormalises them later).")
     return report(True, "Right: your filter keeps exactly the nucleus that companion.sampling.top_p_filter "
                          "keeps, on flat and peaked random logits and p from 0.05 to 1.", "")
+
+
+def _min_p_cases() -> list[tuple[torch.Tensor, float]]:
+    """Edge cases, then random flat and peaked logits drawn afresh at every call."""
+    cases = [(_logits(EXERCISE_PROBS).float()[None], 0.1), (_logits(EXERCISE_PROBS).float()[None], 0.5),
+             (torch.zeros(2, 6), 0.5), (torch.tensor([[4.0, 0.0, 0.0, -1.0]]), 0.0)]
+    generator = torch.Generator().manual_seed(random.randrange(2**31))
+    for i, min_p in enumerate([0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0]):
+        scale = [0.5, 1.0, 3.0, 6.0][i % 4]  # flat and peaked rows
+        cases.append((scale * torch.randn(3, 40 + 10 * i, generator=generator), min_p))
+    return cases
+
+
+def check_min_p_filter(my_min_p: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Exercise 5: ``my_min_p(logits, min_p)`` for logits ``(batch, vocab)`` keeps the tokens at least ``min_p``
+    times as likely as the most likely one, and sets the others to -inf (compared with
+    `companion.sampling.min_p_filter`)."""
+    if not callable(my_min_p):
+        raise TypeError(f"my_min_p must be a function my_min_p(logits, min_p), got {type(my_min_p).__name__}")
+    for logits, min_p in _min_p_cases():
+        expected = min_p_filter(logits, min_p)
+        got = my_min_p(logits.clone(), min_p)
+        if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+            return report(False, "", "Not quite: return a tensor of the same shape as logits "
+                                     f"{tuple(logits.shape)}, with -inf where a token is cut.")
+        kept, expected_kept = got.isfinite(), expected.isfinite()
+        if not torch.equal(kept, expected_kept):
+            diff = (kept.sum(-1) - expected_kept.sum(-1)).tolist()
+            return report(False, "", f"Not quite: with min_p={min_p} you keep {diff} tokens more (+) or fewer (-) "
+                                     "per row. Hint: the cut is a probability, min_p times the probability of "
+                                     "the most likely token of the row (softmax first, then compare).")
+        if not torch.equal(got[kept], logits[kept]):
+            return report(False, "", "Not quite: the kept tokens' logits must stay unchanged (the softmax "
+                                     "renormalises them later).")
+    return report(True, "Right: your filter keeps exactly what companion.sampling.min_p_filter keeps, on flat "
+                        "and peaked random logits and min_p from 0 to 1.", "")
