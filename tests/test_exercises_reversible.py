@@ -43,15 +43,6 @@ def test_stored_bytes() -> None:
     assert not ex.check_stored_bytes(24 * pair, pair // 2)  # one half only
 
 
-def test_replay() -> None:
-    assert ex.check_replay("b")
-    assert ex.check_replay(" B ")
-    assert not ex.check_replay("a")
-    assert not ex.check_replay("c")
-    with pytest.raises(ValueError, match=r"answer must be one of \['a', 'b', 'c'\], got 'd'"):
-        ex.check_replay("d")
-
-
 def test_float_reconstruction() -> None:
     assert ex.check_float_reconstruction(0.0)
     assert not ex.check_float_reconstruction(1e-8)
@@ -62,3 +53,46 @@ def test_float_reconstruction() -> None:
 def test_bad_type() -> None:
     with pytest.raises(TypeError, match="x2 must be a number"):
         ex.check_inverse(1.0, "1")
+
+
+def solution(blocks, y1, y2, dy1, dy2, *, forget_g_path=False, forward_order=False):
+    """The chapter's one-block backward, run from the last block to the first (or, wrongly, the first)."""
+    for block in (blocks if forward_order else reversed(blocks)):
+        with torch.enable_grad():
+            y1 = y1.detach().requires_grad_()
+            g_y1 = block.g(y1)
+            g_y1.backward(dy2)
+            x2 = (y2 - g_y1).detach().requires_grad_()
+            dx1 = dy1 if forget_g_path else dy1 + y1.grad
+            f_x2 = block.f(x2)
+            f_x2.backward(dx1)
+            x1 = (y1 - f_x2).detach()
+            dx2 = dy2 + x2.grad
+        y1, y2, dy1, dy2 = x1, x2.detach(), dx1, dx2
+    return y1, y2, dy1, dy2
+
+
+def test_reversible_backward_accepts_the_solution(capsys) -> None:
+    assert ex.check_reversible_backward(solution)
+    assert "Right" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake,message", [({"forget_g_path": True}, "input gradients"),
+                                             ({"forward_order": True}, "rebuilt inputs")])
+def test_reversible_backward_rejects_plausible_mistakes(mistake, message, capsys) -> None:
+    assert not ex.check_reversible_backward(lambda *args: solution(*args, **mistake))
+    assert message in capsys.readouterr().out
+
+
+def test_reversible_backward_rejects_a_missing_parameter_gradient(capsys) -> None:
+    def no_param_grads(blocks, y1, y2, dy1, dy2):
+        out = solution(blocks, y1, y2, dy1, dy2)
+        for block in blocks:
+            for p in block.g.parameters():
+                p.grad = None
+        return out
+
+    assert not ex.check_reversible_backward(no_param_grads)
+    assert "parameter gradients" in capsys.readouterr().out
+    with pytest.raises(TypeError, match="my_backward must be a function"):
+        ex.check_reversible_backward(None)

@@ -6,9 +6,14 @@ True or False. The answer keys are computed here from the definitions, not typed
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
+import torch
 
 from companion.exercises._feedback import as_number, report
+from companion.layer_stacks import layer_stack
+from companion.reversible import ReversibleBlock, residual_forward
 
 GiB, MiB = 2**30, 2**20
 
@@ -27,16 +32,7 @@ def block_g(t: float) -> float:
 # Exercise 2: what a stack stores for the backward pass.
 STORE_BATCH, STORE_LENGTH, STORE_WIDTH, STORE_BLOCKS, STORE_BYTES_PER_VALUE = 8, 4096, 512, 48, 4
 
-# Exercise 3: which statement about random-number replay is true.
-REPLAY_STATEMENTS = {
-    "a": "Replay is only needed to make the forward pass repeatable; the gradients are right without it.",
-    "b": "Without replay the backward pass recomputes f and g with new dropout masks, so the rebuilt inputs "
-         "and the gradients are wrong.",
-    "c": "Replay keeps every dropout mask of the forward pass, so memory grows with depth again.",
-}
-REPLAY_TRUE = "b"
-
-# Exercise 4: float32 reconstruction of a small x1 next to a large f(x2).
+# Exercise 3: float32 reconstruction of a small x1 next to a large f(x2).
 FLOAT_X1, FLOAT_F = 1e-8, 1.0
 
 
@@ -83,20 +79,6 @@ def check_stored_bytes(checkpoint_bytes: float, reversible_bytes: float) -> bool
     )
 
 
-def check_replay(answer: str) -> bool:
-    """Exercise 3: the letter ("a", "b" or "c") of the true statement in `REPLAY_STATEMENTS`."""
-    if not isinstance(answer, str) or answer.strip().lower() not in REPLAY_STATEMENTS:
-        raise ValueError(f"answer must be one of {sorted(REPLAY_STATEMENTS)}, got {answer!r}")
-    choice = answer.strip().lower()
-    return report(
-        choice == REPLAY_TRUE,
-        "Right: the backward pass calls f and g again, and dropout would draw new masks. Restoring the random "
-        "state recorded before each call (a few bytes per call, not the masks) makes them draw the same ones.",
-        f"Not quite: {REPLAY_STATEMENTS[choice]!r} is false. Hint: think of what the backward pass of a "
-        "reversible layer does with f and g, and of how big a random-number state is compared with a mask.",
-    )
-
-
 def float32_reconstruction(x1: float, f_of_x2: float) -> float:
     """x1 rebuilt in float32 as (x1 + f(x2)) - f(x2)."""
     x1_32, f_32 = np.float32(x1), np.float32(f_of_x2)
@@ -104,7 +86,7 @@ def float32_reconstruction(x1: float, f_of_x2: float) -> float:
 
 
 def check_float_reconstruction(answer: float) -> bool:
-    """Exercise 4: what x1 = 1e-8 comes back as, in float32, next to f(x2) = 1."""
+    """Exercise 3: what x1 = 1e-8 comes back as, in float32, next to f(x2) = 1."""
     value = as_number(answer, "answer")
     expected = float32_reconstruction(FLOAT_X1, FLOAT_F)
     return report(
@@ -114,3 +96,65 @@ def check_float_reconstruction(answer: float) -> bool:
         f"Not quite ({value:g}). Hint: float32 resolves numbers near 1 only to about 6e-8. What is "
         "1 + 1e-8 in float32, and what is left after subtracting 1?",
     )
+
+
+ReversibleBackward = Callable[[Sequence[ReversibleBlock], torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+                              tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def _backward_cases() -> list[tuple[list[ReversibleBlock], torch.Tensor, torch.Tensor]]:
+    """Fresh stacks (float64, no dropout) and inputs: one to five blocks of several widths."""
+    cases = []
+    for i, (depth, width) in enumerate([(1, 4), (2, 8), (3, 6), (5, 16)]):
+        stack = layer_stack(depth, width=width, d_ff=2 * width, dropout=0.0, seed=40 + i).double()
+        generator = torch.Generator().manual_seed(50 + i)
+        x1, x2 = (torch.randn(2, 3, width, generator=generator, dtype=torch.float64) for _ in range(2))
+        cases.append((list(stack.blocks), x1, x2))
+    return cases
+
+
+def check_reversible_backward(my_backward: ReversibleBackward) -> bool:
+    """Exercise 4: ``my_backward(blocks, y1, y2, dy1, dy2) -> (x1, x2, dx1, dx2)``.
+
+    Given only the outputs ``(y1, y2)`` of a stack of `ReversibleBlock` and the gradients of a loss with respect to
+    them, rebuild the inputs block by block from the top and return them with the gradients with respect to the
+    inputs; the gradients of the blocks' parameters must be accumulated into their ``.grad``. Compared with
+    ordinary autograd through the same blocks, in float64.
+    """
+    if not callable(my_backward):
+        raise TypeError(f"my_backward must be a function my_backward(blocks, y1, y2, dy1, dy2), "
+                        f"got {type(my_backward).__name__}")
+    cases = _backward_cases()
+    for blocks, x1, x2 in cases:
+        params = [p for block in blocks for p in block.parameters()]
+        a1, a2 = x1.clone().requires_grad_(), x2.clone().requires_grad_()
+        y1, y2 = residual_forward(blocks, a1, a2)
+
+        def loss_of(o1: torch.Tensor, o2: torch.Tensor) -> torch.Tensor:
+            return (o1 * o2).sum() + o1.pow(2).sum() - o2.sin().sum()
+
+        expected = torch.autograd.grad(loss_of(y1, y2), [a1, a2, *params])
+        o1, o2 = y1.detach().requires_grad_(), y2.detach().requires_grad_()
+        dy1, dy2 = torch.autograd.grad(loss_of(o1, o2), [o1, o2])  # what a backward receives: dL/d(output)
+        for p in params:
+            p.grad = None
+        got = my_backward(blocks, y1.detach(), y2.detach(), dy1, dy2)
+        if not isinstance(got, tuple) or len(got) != 4:
+            return report(False, "", "Not quite: return a tuple (x1, x2, dx1, dx2).")
+        depth = f"a stack of {len(blocks)} block{'s' if len(blocks) > 1 else ''}"
+        if not all(torch.allclose(g.detach(), e, atol=1e-10) for g, e in zip(got[:2], (x1, x2), strict=True)):
+            return report(False, "", f"Not quite: with {depth} the rebuilt inputs are wrong. Hint: go through "
+                                     "the blocks last to first; in each, x2 = y2 - g(y1), then x1 = y1 - f(x2).")
+        if not all(torch.allclose(g.detach(), e, atol=1e-8) for g, e in zip(got[2:], expected[:2], strict=True)):
+            return report(False, "", f"Not quite: with {depth} the input gradients differ from autograd. Hint: y1 "
+                                     "feeds g as well as the output, so dL/dy1 = dy1 + (dg/dy1)^T dy2; x2 feeds f "
+                                     "as well as y2, so dL/dx2 = dy2 + (df/dx2)^T dL/dy1.")
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in params]
+        if not all(torch.allclose(g, e, atol=1e-8) for g, e in zip(grads, expected[2:], strict=True)):
+            return report(False, "", f"Not quite: with {depth} the parameter gradients (.grad) differ from "
+                                     "autograd. Hint: back-propagate dy2 through g(y1) and dL/dy1 through f(x2) "
+                                     "with .backward(...) on the recomputed outputs, once per block.")
+        for p in params:
+            p.grad = None
+    return report(True, f"Right: your backward rebuilds the inputs and matches autograd's gradients (inputs and "
+                        f"parameters) on {len(cases)} fresh stacks of one to five blocks.", "")
