@@ -7,8 +7,13 @@ True or False. The answer keys are computed here from the sizes below, with the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import torch
+
+from companion.device import make_generator
 from companion.exercises._feedback import as_number, close, report
+from companion.feedforward import feed_forward
 
 GiB = 2**30
 
@@ -18,10 +23,7 @@ SCORES_LENGTH, SCORES_HEADS, SCORES_BATCH, SCORES_BYTES_PER_VALUE = 8192, 8, 4, 
 # Exercise 2: the paper's example of the residual stream, kept once per layer for the backward pass.
 STREAM_LENGTH, STREAM_D_MODEL, STREAM_BATCH, STREAM_LAYERS, STREAM_BYTES_PER_VALUE = 65536, 1024, 8, 12, 4
 
-# Exercise 3: the feed-forward hidden activations, whole sequence against one chunk.
-FF_LENGTH, FF_D_FF, FF_BATCH, FF_CHUNK, FF_BYTES_PER_VALUE = 65536, 4096, 8, 4096, 4
-
-# Exercise 4: a growth exponent from two measurements.
+# Exercise 3: a growth exponent from two measurements.
 EXPONENT_LENGTHS = (2048, 8192)
 EXPONENT_MIB = (40.0, 580.0)
 
@@ -63,33 +65,13 @@ def check_activation_bytes(answer: float) -> bool:
     )
 
 
-def feed_forward_hidden_bytes(rows: int, d_ff: int, batch: int, bytes_per_value: int) -> int:
-    """The hidden activations B x rows x d_ff of the feed-forward layer."""
-    return batch * rows * d_ff * bytes_per_value
-
-
-def check_chunk_saving(full_bytes: float, chunk_bytes: float) -> bool:
-    """Exercise 3: hidden bytes of the whole sequence and of one 4096-position chunk."""
-    full_value, chunk_value = as_number(full_bytes, "full_bytes"), as_number(chunk_bytes, "chunk_bytes")
-    expected_full = feed_forward_hidden_bytes(FF_LENGTH, FF_D_FF, FF_BATCH, FF_BYTES_PER_VALUE)
-    expected_chunk = feed_forward_hidden_bytes(FF_CHUNK, FF_D_FF, FF_BATCH, FF_BYTES_PER_VALUE)
-    ok = close(full_value, expected_full) and close(chunk_value, expected_chunk)
-    return report(
-        ok,
-        f"Right: {expected_full / GiB:g} GiB for all 65536 positions, {expected_chunk / GiB:g} GiB for one "
-        f"chunk: {FF_LENGTH // FF_CHUNK} times less, whatever d_ff is.",
-        f"Not quite ({full_value:,.0f} and {chunk_value:,.0f}). Hint: the hidden tensor has B x L x d_ff "
-        "values of 4 bytes; a chunk has the same shape with L replaced by the chunk size. Answer in bytes.",
-    )
-
-
 def growth_exponent(lengths: tuple[int, int], sizes: tuple[float, float]) -> float:
     """The k in size ~ length^k through two points: log(size ratio) / log(length ratio)."""
     return math.log(sizes[1] / sizes[0]) / math.log(lengths[1] / lengths[0])
 
 
 def check_exponent(answer: float) -> bool:
-    """Exercise 4: the exponent through (2048, 40 MiB) and (8192, 580 MiB)."""
+    """Exercise 3: the exponent through (2048, 40 MiB) and (8192, 580 MiB)."""
     value = as_number(answer, "answer")
     expected = growth_exponent(EXPONENT_LENGTHS, EXPONENT_MIB)
     return report(
@@ -99,3 +81,49 @@ def check_exponent(answer: float) -> bool:
         f"Not quite ({value:.3f}). Hint: if memory = c L^k, then memory_2 / memory_1 = (L_2 / L_1)^k; take "
         "logarithms of both sides.",
     )
+
+
+ChunkedFeedForward = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, int], torch.Tensor]
+
+
+class _CountingFeedForward(torch.nn.Module):
+    """A feed-forward layer that remembers the most positions it was ever given at once."""
+
+    def __init__(self, d_model: int, d_ff: int, seed: int) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.ff = feed_forward(d_model, d_ff)
+        self.most_positions = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.most_positions = max(self.most_positions, x.shape[-2])
+        return self.ff(x)
+
+
+def check_chunked_feed_forward(my_chunked: ChunkedFeedForward) -> bool:
+    """Exercise 4: ``my_chunked(ff, x, chunk_size)`` applies ``ff`` to ``x`` of shape ``(..., L, d)`` at most
+    ``chunk_size`` positions at a time and returns what ``ff(x)`` returns (the last chunk may be shorter)."""
+    if not callable(my_chunked):
+        raise TypeError(f"my_chunked must be a function my_chunked(ff, x, chunk_size), got {type(my_chunked).__name__}")
+    cases = [((2, 10, 8), 3), ((1, 64, 16), 16), ((3, 2, 7, 4), 2), ((5, 4), 4), ((2, 9, 6), 20)]
+    for i, (shape, chunk_size) in enumerate(cases):
+        ff = _CountingFeedForward(shape[-1], 4 * shape[-1], seed=60 + i)
+        x = torch.randn(*shape, generator=make_generator(70 + i))
+        with torch.no_grad():
+            expected = ff.ff(x)
+            got = my_chunked(ff, x.clone(), chunk_size)
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+            return report(False, "", f"Not quite: for x of shape {shape} return a tensor of shape "
+                                     f"{tuple(expected.shape)}, got {getattr(got, 'shape', type(got).__name__)}. "
+                                     "Hint: keep the last, shorter chunk, and put the chunks back together "
+                                     "along the sequence dimension.")
+        if ff.most_positions > chunk_size:
+            return report(False, "", f"Not quite: ff was called on {ff.most_positions} positions at once with "
+                                     f"chunk_size={chunk_size}. Hint: split x along the sequence (dim -2), not "
+                                     "the batch or the width.")
+        if not torch.allclose(got, expected, atol=1e-6):
+            return report(False, "", f"Not quite: for x of shape {shape} your result differs from ff(x). Hint: "
+                                     "split along dim -2, apply ff to each piece, and concatenate in order.")
+    return report(True, f"Right: on {len(cases)} fresh cases your chunked layer equals ff(x) and never gives ff "
+                        "more than chunk_size positions at once.", "")
