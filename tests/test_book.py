@@ -27,6 +27,13 @@ def test_chapter_follows_the_course_rules(source: Path):
     assert "tqdm.auto" not in text and "tqdm.notebook" not in text, "widget progress bars fetch scripts from a CDN"
 
 
+@pytest.mark.parametrize("source", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_title_is_english_then_korean(source: Path):
+    title = next(line for line in source.read_text(encoding="utf-8").splitlines() if line.startswith("# "))
+    assert re.fullmatch(r"# [^\uac00-\ud7a3]+ \([^()]*[\uac00-\ud7a3][^()]*\)", title), (
+        f"{source.name}: the title must read 'English (한국어)', not {title!r}")
+
+
 def test_toc_has_one_part_per_written_topic():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     for part in toc["parts"]:

@@ -78,10 +78,14 @@ PROBE = r"""
     return { id: el.id, title: el.querySelector(".admonition-title")?.textContent.trim().slice(0, 60),
              hidden: body.every((c) => !shown(c)) };
   });
+  // Figures: every image a cell draws sits in a figure with a numbered caption.
+  const uncaptioned = [...document.querySelectorAll(".cell_output img")]
+    .filter((img) => !img.closest("figure")?.querySelector("figcaption .caption-number"))
+    .map((img) => img.getAttribute("src").split("/").pop().slice(0, 24));
   const links = [...document.querySelectorAll("a[href]")].map((a) => a.href);
   const exercises = [...document.querySelectorAll(".exercise .admonition-title, .exercise p.admonition-title")]
     .map((el) => el.textContent.trim().slice(0, 40));
-  return { brokenImages, rawMath, mathErrors, backslashes, wide, staircases, solutions, links, exercises,
+  return { brokenImages, uncaptioned, rawMath, mathErrors, backslashes, wide, staircases, solutions, links, exercises,
            title: document.title };
 })()
 """
@@ -145,7 +149,7 @@ def check_page(tab: Tab, site: Site, page: str, crawl: Crawl) -> None:
     tab.clear()
     tab.goto(site.url + page)
     probe = tab.evaluate(PROBE)
-    for kind in ("brokenImages", "rawMath", "mathErrors", "backslashes", "wide", "staircases"):
+    for kind in ("brokenImages", "uncaptioned", "rawMath", "mathErrors", "backslashes", "wide", "staircases"):
         crawl.add(kind, page, probe[kind])
     crawl.links[page] = set(probe["links"])
     crawl.add("exercise-numbers", page, [t for t in probe["exercises"][:1] if not re.search(r"\b1\b", t)])
@@ -263,6 +267,10 @@ def test_math_renders(crawl):
 
 def test_every_image_loads(crawl):
     assert not crawl.of("brokenImages"), "\n".join(crawl.of("brokenImages"))
+
+
+def test_figures_have_numbered_captions(crawl):
+    assert not crawl.of("uncaptioned"), "\n".join(crawl.of("uncaptioned"))
 
 
 def test_solutions_are_collapsed_and_open_on_click(crawl):
