@@ -151,6 +151,8 @@ class Converter:
 def reader_notebook(notebook: dict, glue: Mapping[str, dict], citations: Mapping[str, str] | None = None) -> dict:
     """A copy of ``notebook`` whose Markdown cells read in Jupyter as the page reads on the website."""
     result = copy.deepcopy(notebook)
+    for key in ("jupytext", "source_map"):  # they describe the MyST source, not this notebook
+        result["metadata"].pop(key, None)
     converter = Converter(glue, citations or {})
     for cell in result["cells"]:
         if cell["cell_type"] != "markdown":
