@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from companion.checks import positive_int
+
 EOS = "<eos>"
 
 
@@ -107,8 +109,7 @@ class TableLM:
         A continuation is complete when it ends in ``<eos>`` or has ``max_new_tokens`` words: the
         leaves of the tree that greedy and beam search walk. The probabilities sum to 1.
         """
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
+        positive_int(max_new_tokens, "max_new_tokens")
         self.encode(prompt)
         done, frontier = [], [([], 1.0)]
         while frontier:

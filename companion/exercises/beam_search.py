@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from companion.decoding import beam_search, greedy_search
-from companion.exercises._feedback import report
+from companion.exercises._feedback import as_function, as_number, close, is_number, report
 from companion.toy_lm import TableLM
 
 # Exercise 1: greedy search, beam search (2 beams) and the most probable text, by hand on this table.
@@ -99,8 +99,7 @@ def length_penalised_score(token_probs: tuple[float, ...], length_penalty: float
 def check_scores(short: float, long: float) -> bool:
     """Exercise 2: the scores of `SHORT_HYPOTHESIS` and `LONG_HYPOTHESIS` with `EXERCISE_LENGTH_PENALTY`."""
     for name, value in (("short", short), ("long", long)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number (a score), got {type(value).__name__}")
+        as_number(value, name)
     expected = {name: length_penalised_score(probs, EXERCISE_LENGTH_PENALTY)
                 for name, (_, probs) in (("short", SHORT_HYPOTHESIS), ("long", LONG_HYPOTHESIS))}
     given = {"short": float(short), "long": float(long)}
@@ -174,9 +173,8 @@ def check_beam_search_with_eos(
     `companion.decoding.beam_search(..., early_stopping="never")` on random models made afresh at every
     call (pass ``seed`` to repeat a run).
     """
-    if not callable(my_beam_search):
-        raise TypeError("my_beam_search must be a function my_beam_search(model, prompt_ids, num_beams, "
-                        "max_new_tokens, eos_token_id, length_penalty)")
+    as_function(my_beam_search, "my_beam_search(model, prompt_ids, num_beams, max_new_tokens, eos_token_id, "
+                                "length_penalty)")
     ended, cases = 0, fresh_cases(seed)
     for model, prompt, num_beams, max_new, alpha in cases:
         expected, expected_score = reference_answer(model, prompt, num_beams, max_new, alpha)
@@ -194,8 +192,7 @@ def check_beam_search_with_eos(
                                       "ranks among the num_beams best candidates of its step; the running beams "
                                       "are the num_beams best candidates that did not end; at the last step "
                                       "every candidate ends.")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isclose(
-                float(score), expected_score, rel_tol=1e-4, abs_tol=1e-5):
+        if not is_number(score) or not close(float(score), expected_score, rel=1e-4, abs_tol=1e-5):
             return report(False, "", f"Not quite: with {setting} the tokens are right but your score is "
                                       f"{score!r}, not {expected_score:.5f}. Hint: divide the summed "
                                       "log-probability by (number of generated tokens, eos included) ** "

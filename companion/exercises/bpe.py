@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Sequence
 
 from companion.bpe import BYTE_TO_CHAR, BPETokenizer
-from companion.exercises._feedback import report
+from companion.exercises._feedback import as_function, as_int, report
 
 # Exercise 1: a toy corpus given as word counts; the reader finds its first merges by hand.
 EXERCISE_WORD_COUNTS = {"tan": 5, "tank": 4, "plank": 3, "plan": 2, "ant": 6}
@@ -70,8 +70,7 @@ def check_first_merges(answer: Sequence[tuple[str, str]]) -> bool:
 # ------------------------------------------------------------------------------------------------ exercise 2
 def check_korean_bytes(answer: int) -> bool:
     """Exercise 2: the number of tokens `KOREAN_BYTES_TEXT` takes when no merge has been learned yet."""
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise TypeError(f"answer must be an int (a number of tokens), got {type(answer).__name__}")
+    as_int(answer, "answer")
     data = KOREAN_BYTES_TEXT.encode()
     hangul = [ch for ch in KOREAN_BYTES_TEXT if "\uac00" <= ch <= "\ud7a3"]
     return report(
@@ -129,8 +128,7 @@ def check_encode(encode: Callable[[str, list[tuple[str, str]]], list[str]], seed
     ``merges`` are the (left, right) pairs of `encode_tokenizer`, earliest first. Each call tries new texts
     (pass ``seed`` to repeat a run).
     """
-    if not callable(encode):
-        raise TypeError(f"encode must be a function encode(text, merges), got {type(encode).__name__}")
+    as_function(encode, "encode(text, merges)")
     tokenizer = encode_tokenizer()
     merges = tokenizer.merges
     for text in ["", "the", " lowest", "newer tokens", "aaa", *fresh_texts(seed)]:
@@ -148,8 +146,7 @@ def check_encode(encode: Callable[[str, list[tuple[str, str]]], list[str]], seed
 # ------------------------------------------------------------------------------------------------ exercise 4
 def check_merge_count(answer: int) -> bool:
     """Exercise 4: merges learned with `MERGE_COUNT_VOCAB_SIZE` and `MERGE_COUNT_SPECIAL_TOKENS`."""
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise TypeError(f"answer must be an int (a number of merges), got {type(answer).__name__}")
+    as_int(answer, "answer")
     specials = len(MERGE_COUNT_SPECIAL_TOKENS)
     expected = MERGE_COUNT_VOCAB_SIZE - len(BYTE_TO_CHAR) - specials
     return report(
