@@ -175,6 +175,8 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
 # ------------------------------------------------------------------------------------------------
 # Power laws
 
+KAPLAN_ALPHA_N, KAPLAN_ALPHA_C = 0.076, 0.050  # Kaplan et al. 2020: loss vs N, and vs compute on the frontier
+
 
 @dataclass(frozen=True)
 class PowerLaw:

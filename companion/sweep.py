@@ -33,7 +33,7 @@ import torch
 from companion import folders
 from companion.checks import positive_int
 from companion.gpt import GPTConfig
-from companion.scaling import non_embedding_count, parameter_count
+from companion.scaling import PowerLaw, compute_frontier, fit_power_law, non_embedding_count, parameter_count
 from companion.train import TrainConfig, train
 
 # (n_layer, n_head, n_embd): about 12.8 k to 1.5 M non-embedding parameters (120x), head width 16 to 32.
@@ -152,6 +152,26 @@ def main(argv: list[str] | None = None) -> None:
                 "total_seconds": round(sum(r["seconds"] for r in runs), 1), "threads": args.threads,
                 "python_version": platform.python_version(), "torch_version": torch.__version__} | facts
     folders.write_folder(args.out, manifest, files={"histories.json": json.dumps(runs, indent=1) + "\n"})
+
+
+def summary(run: dict) -> dict:
+    """One size in numbers: N, best and final validation loss, final training loss and the gap between."""
+    last = run["history"][-1]
+    return {"N": run["non_embedding_params"], "best_valid": min(r["valid_loss"] for r in run["history"]),
+            "final_valid": last["valid_loss"], "final_train": last["train_loss"],
+            "gap": last["valid_loss"] - last["train_loss"], "compute": last["compute"]}
+
+
+def fit_sizes(runs: list[dict], count: int = 4) -> PowerLaw:
+    """L(N) = (N_c / N) ** alpha fitted to the best validation loss of the ``count`` smallest sizes."""
+    positive_int(count, "count")
+    rows = sorted((summary(run) for run in runs), key=lambda row: row["N"])[:count]
+    return fit_power_law([row["N"] for row in rows], [row["best_valid"] for row in rows])
+
+
+def frontier(runs: list[dict]) -> list[tuple[float, float]]:
+    """The compute frontier of the sweep: (6 N D, validation loss) points no smaller compute beats."""
+    return compute_frontier([[(r["compute"], r["valid_loss"]) for r in run["history"]] for run in runs])
 
 
 def load_sweep(folder: str | Path | None = None) -> tuple[dict, list[dict]]:
