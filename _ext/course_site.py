@@ -2,8 +2,8 @@
 
 - Repository buttons: `_config.yml`'s `repository.url` is the one place the repository is named. While it is the
   placeholder, no repository, issues or launch button is rendered (they would lead nowhere).
-- Exercise numbers restart in every chapter (Sphinx numbers enumerable nodes across the whole book unless the
-  table of contents is numbered).
+- Figure, table and exercise numbers restart in every chapter (Sphinx numbers them across the whole book unless
+  the table of contents is numbered).
 - Each script once per page: Sphinx 7.4 adds an inline script registered after the builder started twice (fixed in
   Sphinx 8.2, sphinx-doc/sphinx#13402, which Jupyter Book 1 cannot use), so sphinx-thebe's
   `const THEBE_JS_URL` was declared twice and every page logged a SyntaxError.
@@ -46,14 +46,15 @@ def hide_placeholder_buttons(app: Sphinx, config: Config) -> None:
     config.html_context = {k: v for k, v in config.html_context.items() if not k.startswith("github_")}
 
 
-# -- exercise numbers per chapter ----------------------------------------------------------------------------
-def number_exercises_per_chapter(app: Sphinx, env) -> list[str]:
+# -- figure and exercise numbers per chapter ------------------------------------------------------------------
+def number_per_chapter(app: Sphinx, env) -> list[str]:
+    """Figures, tables and exercises numbered 1, 2, ... in each chapter, as a reader of one chapter expects."""
     for figures in env.toc_fignumbers.values():
-        numbers = figures.get("exercise")
-        if not numbers or any(len(n) != 1 for n in numbers.values()):
-            continue  # a numbered table of contents already gives chapter prefixes
-        for index, key in enumerate(sorted(numbers, key=numbers.get), start=1):
-            numbers[key] = (index,)
+        for numbers in figures.values():
+            if not numbers or any(len(n) != 1 for n in numbers.values()):
+                continue  # a numbered table of contents already gives chapter prefixes
+            for index, key in enumerate(sorted(numbers, key=numbers.get), start=1):
+                numbers[key] = (index,)
     return []
 
 
@@ -178,7 +179,7 @@ def write_reader_notebooks(app: Sphinx, exception) -> None:
 def setup(app: Sphinx) -> dict:
     app.add_directive("benchmark-results", BenchmarkResults)
     app.connect("config-inited", hide_placeholder_buttons, priority=900)
-    app.connect("env-get-updated", number_exercises_per_chapter, priority=900)
+    app.connect("env-get-updated", number_per_chapter, priority=900)
     app.connect("html-page-context", offer_reader_notebook, priority=400)
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
     app.connect("build-finished", write_reader_notebooks)

@@ -85,8 +85,9 @@ PROBE = r"""
   const links = [...document.querySelectorAll("a[href]")].map((a) => a.href);
   const exercises = [...document.querySelectorAll(".exercise .admonition-title, .exercise p.admonition-title")]
     .map((el) => el.textContent.trim().slice(0, 40));
+  const figures = [...document.querySelectorAll("figure .caption-number")].map((el) => el.textContent.trim());
   return { brokenImages, uncaptioned, rawMath, mathErrors, backslashes, wide, staircases, solutions, links, exercises,
-           title: document.title };
+           figures, title: document.title };
 })()
 """
 
@@ -152,7 +153,8 @@ def check_page(tab: Tab, site: Site, page: str, crawl: Crawl) -> None:
     for kind in ("brokenImages", "uncaptioned", "rawMath", "mathErrors", "backslashes", "wide", "staircases"):
         crawl.add(kind, page, probe[kind])
     crawl.links[page] = set(probe["links"])
-    crawl.add("exercise-numbers", page, [t for t in probe["exercises"][:1] if not re.search(r"\b1\b", t)])
+    firsts = probe["exercises"][:1] + probe["figures"][:1]
+    crawl.add("numbers", page, [f"the first is {t!r}" for t in firsts if not re.search(r"\b1\b", t)])
     closed = [solution for solution in probe["solutions"] if solution["hidden"]]
     crawl.add("solutions", page, [f"{s['title']} is open before a click" for s in probe["solutions"]
                                   if not s["hidden"]])
@@ -277,8 +279,8 @@ def test_solutions_are_collapsed_and_open_on_click(crawl):
     assert not crawl.of("solutions"), "\n".join(crawl.of("solutions"))
 
 
-def test_exercises_are_numbered_per_chapter(crawl):
-    assert not crawl.of("exercise-numbers"), "\n".join(crawl.of("exercise-numbers"))
+def test_exercises_and_figures_are_numbered_per_chapter(crawl):
+    assert not crawl.of("numbers"), "\n".join(crawl.of("numbers"))
 
 
 def test_chapter_list_reachable_at_phone_width(crawl):
