@@ -193,6 +193,7 @@ def check_page(tab: Tab, site: Site, page: str, crawl: Crawl) -> None:
 
 def check_desktop_toggle(tab: Tab, site: Site, crawl: Crawl) -> None:
     tab.resize(1280, 900)
+    tab.clear()
     tab.goto(site.url + SCREENSHOT_PAGE)
     tab.screenshot(SCREENSHOTS / "chapter-desktop.png")
     searches = tab.evaluate(
@@ -212,11 +213,13 @@ def check_desktop_toggle(tab: Tab, site: Site, crawl: Crawl) -> None:
     if before < 3 or after != 0:
         crawl.add("desktop-toggle", SCREENSHOT_PAGE,
                   [f"the ☰ toggle does not hide the chapter list ({before} links visible before, {after} after)"])
+    crawl.add("console", f"{SCREENSHOT_PAGE} (toggled)", tab.errors)
 
 
 def run_searches(tab: Tab, site: Site, crawl: Crawl) -> None:
     tab.resize(1280, 900)
     for query in SEARCHES:
+        tab.clear()
         tab.goto(f"{site.url}search.html?q={query}")
         results = []
         for _ in range(100):
@@ -230,7 +233,6 @@ def run_searches(tab: Tab, site: Site, crawl: Crawl) -> None:
             tab.pump(0.1)
         crawl.searches[query] = [(urlparse(href).path.lstrip("/"), text) for href, text in results or []]
         crawl.add("console", f"search {query}", tab.errors)
-        tab.clear()
 
 
 @pytest.fixture(scope="module")
