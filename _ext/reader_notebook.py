@@ -120,6 +120,8 @@ class Converter:
             return ["$$", body, "$$"]
         if name in ADMONITIONS or name == "admonition":
             title = ADMONITIONS.get(name) or self.roles(arg)
+            if "dropdown" in options.get("class", ""):  # hidden on the page: folded here too
+                return ["<details>", f"<summary>{title}</summary>", "", self.markdown(body), "", "</details>", ""]
             inner = self.markdown(body).split("\n")
             return [f"> **{title}**", ">"] + [f"> {line}".rstrip() for line in inner] + [""]
         if name in {"figure", "image"}:

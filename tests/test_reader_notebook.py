@@ -40,6 +40,12 @@ It is 12.
 print(12)
 ```
 ````
+
+```{admonition} A hint
+:class: dropdown
+
+Count them.
+```
 """
 
 
@@ -61,6 +67,7 @@ def test_glue_exercises_and_solutions_read_as_the_page_does():
     assert "**Figure 1.** The caption." in text
     assert "**Exercise 1** (By hand)\n\nCompute 12." in text
     assert "<details>\n<summary>Solution to Exercise 1</summary>\n\nIt is 12.\n\n```python\nprint(12)\n```" in text
+    assert "<details>\n<summary>A hint</summary>\n\nCount them.\n\n</details>" in text
     assert "{" not in text.replace("{glue", "")  # no MyST role or directive left
     assert ":label:" not in text and ":class:" not in text
     assert result["cells"][1] == notebook["cells"][1]
