@@ -39,9 +39,9 @@ class RegressionConfig:
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 64
-    steps: int = 3000
+    steps: int = 4000
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 2e-3
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -107,8 +107,10 @@ def averaging(X: torch.Tensor, Y: torch.Tensor, query: torch.Tensor) -> torch.Te
 class InContextRegressor(nn.Module):
     """A causal transformer over the tokens x_1, y_1, x_2, y_2, ...; at each x_i it predicts y_i.
 
-    A token is ``(x, y, is_x)`` with y = 0 on x tokens and x = 0 on y tokens; the blocks are the course
-    GPT's (`companion.gpt.Block`), so the prediction at x_i sees only x_1 .. x_i and y_1 .. y_{i-1}.
+    A token is ``(x, y, is_query)``: the query token of x_i is ``(x_i, 0, 1)``, the example token that follows
+    it ``(x_i, y_i, 0)`` (carrying x_i again, so every example is one token and no head has to bring x_i and
+    y_i together first). The blocks are the course GPT's (`companion.gpt.Block`), causal, so the prediction
+    at x_i sees only x_1 .. x_i and y_1 .. y_{i-1}.
     """
 
     def __init__(self, config: RegressionConfig):
@@ -128,6 +130,7 @@ class InContextRegressor(nn.Module):
         tokens = torch.zeros(n, 2 * points, d + 2, device=x.device)
         tokens[:, 0::2, :d] = x
         tokens[:, 0::2, d + 1] = 1.0
+        tokens[:, 1::2, :d] = x
         tokens[:, 1::2, d] = y
         h = self.read_in(tokens) + self.wpe(torch.arange(2 * points, device=x.device))
         for block in self.blocks:

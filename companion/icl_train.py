@@ -51,6 +51,15 @@ MIX = {"episode": 0.6, "text": 0.15, "repeat": 0.25}
 CONFIG = TrainConfig(model=GPTConfig(vocab_size=256, block_size=512, n_layer=3, n_head=4, n_embd=64),
                      batch_size=8, steps=1600, lr=3e-3, min_lr=3e-4, warmup_steps=100, weight_decay=0.1,
                      eval_every=50, eval_tokens=8192, checkpoint_every=100, vocab_size=256)
+# A smaller, shorter-context model on text and repeated sequences only: induction heads without word tasks.
+MODELS = {
+    "icl-gpt": (CONFIG, MIX),
+    "induction-gpt": (TrainConfig(model=GPTConfig(vocab_size=256, block_size=128, n_layer=2, n_head=4, n_embd=64),
+                                  batch_size=16, steps=5000, lr=3e-3, min_lr=3e-4, warmup_steps=100,
+                                  weight_decay=0.1, eval_every=100, eval_tokens=8192, checkpoint_every=200,
+                                  vocab_size=256),
+                      {"text": 0.4, "repeat": 0.6}),
+}
 
 
 def episode(task: str, words: list[str], length: int, rng: random.Random) -> bytes:
@@ -74,13 +83,14 @@ def repeats(length: int, vocab_size: int, rng: random.Random) -> bytes:
 class Batches:
     """``batches(step)`` for `companion.train.train`: a mixture of episodes, text and repeats."""
 
-    def __init__(self, config: TrainConfig, text: np.ndarray, words: dict[str, list[str]]):
-        self.config, self.text, self.words = config, text, words
+    def __init__(self, config: TrainConfig, text: np.ndarray, words: dict[str, list[str]],
+                 mix: dict[str, float] = MIX):
+        self.config, self.text, self.words, self.mix = config, text, words, mix
         self.tasks = [t for t in TASKS if t != HELD_OUT]
 
     def row(self, rng: random.Random) -> bytes:
         length = self.config.model.block_size + 1
-        kind = rng.choices(list(MIX), weights=list(MIX.values()))[0]
+        kind = rng.choices(list(self.mix), weights=list(self.mix.values()))[0]
         if kind == "episode":
             task = rng.choice(self.tasks)
             return episode(task, self.words[task], length, rng)
@@ -105,7 +115,7 @@ def word_split() -> tuple[list[str], list[str]]:
     return split_words(corpus_words(data.pretraining_texts("train")))
 
 
-def make_metrics(eval_words: list[str], vocab_size: int):
+def make_metrics(eval_words: list[str], vocab_size: int, *, word_tasks: bool = True):
     """``metrics(model)`` logged with each loss: the probe, the best prefix-matching head, word-task accuracy."""
     probe_ids = repeated_sequences(vocab_size)
 
@@ -113,7 +123,7 @@ def make_metrics(eval_words: list[str], vocab_size: int):
         device = next(model.parameters()).device
         record = {"induction_probe": induction_probe(model, vocab_size, device=device),
                   "prefix_matching": prefix_matching_scores(model, probe_ids.to(device)).max().item()}
-        for k in (0, 1, 10):
+        for k in (0, 1, 10) if word_tasks else ():
             accs = [word_task_accuracy(model, tokenizer, task, k, words=eval_words, n=10, seed=1) for task in TASKS]
             record[f"accuracy_{k}shot"] = sum(accs) / len(accs)
         return record
@@ -122,32 +132,67 @@ def make_metrics(eval_words: list[str], vocab_size: int):
     return metrics
 
 
+EVAL_SHOTS = (0, 1, 2, 4, 10)
+
+
+def _reproducing(argv: list[str]) -> list[str]:
+    """The arguments that decide the model: without --resume (resuming is exact, the batches depend on the
+    step only) and without the checkpoint folder."""
+    out, skip = [], False
+    for arg in argv:
+        if skip or arg == "--resume":
+            skip = False
+            continue
+        if arg == "--checkpoints":
+            skip = True
+            continue
+        if not arg.startswith("--checkpoints="):
+            out.append(arg)
+    return out
+
+
+def evaluate(model, eval_words: list[str], *, n: int = 100) -> dict:
+    """Exact-match accuracy on the evaluation words: {"none" or "description": {task: {k: accuracy}}}."""
+    tokenizer = byte_tokenizer()
+    return {setting: {task: {str(k): word_task_accuracy(model, tokenizer, task, k, words=eval_words, n=n,
+                                                        description=setting == "description")
+                             for k in EVAL_SHOTS} for task in TASKS}
+            for setting in ("none", "description")}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m companion.icl_train", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="folder for checkpoints and the final model")
-    parser.add_argument("--steps", type=int, help=f"optimizer steps (default {CONFIG.steps})")
+    parser.add_argument("--model", choices=sorted(MODELS), default="icl-gpt", help="which model to train")
+    parser.add_argument("--out", required=True, help="folder for the final model")
+    parser.add_argument("--steps", type=int, help="optimizer steps (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.json if present")
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--name", default="icl-gpt", help="the model's name in its manifest")
+    parser.add_argument("--name", help="the model's name in its manifest (default: --model)")
     parser.add_argument("--checkpoints", help="folder for checkpoints (default: runs/NAME)")
     parser.add_argument("--no-progress", action="store_true")
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = replace(CONFIG, seed=args.seed, steps=args.steps or CONFIG.steps)
+    base, mix = MODELS[args.model]
+    name = args.name or args.model
+    config = replace(base, seed=args.seed, steps=args.steps or base.steps)
+    episodes = "episode" in mix
 
     train_texts, valid_texts = data.pretraining_texts("train"), data.pretraining_texts("valid")
     train_words, eval_words = word_split()
     words = {task: usable_words(train_words, task) for task in TASKS}
     text, valid = as_bytes(train_texts), as_bytes(valid_texts)
     started = time.perf_counter()
-    work = Path(args.checkpoints or f"runs/{args.name}")
-    model, history = train(config, text, valid, work, batches=Batches(config, text, words),
-                           metrics=make_metrics(eval_words, config.model.vocab_size), device=args.device,
+    work = Path(args.checkpoints or f"runs/{name}")
+    model, history = train(config, text, valid, work, batches=Batches(config, text, words, mix),
+                           metrics=make_metrics(eval_words, config.model.vocab_size, word_tasks=episodes),
+                           device=args.device,
                            resume=args.resume, show_progress=not args.no_progress)
     minutes = (time.perf_counter() - started) / 60
+    model.eval()
+    evaluation = evaluate(model, eval_words) if episodes else None
     tokenizer = byte_tokenizer()
     out = Path(args.out)
     (work / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")
@@ -155,12 +200,15 @@ def main(argv: list[str] | None = None) -> None:
              "corpus_checksum": {"train": data.corpus_checksum(train_texts),
                                  "valid": data.corpus_checksum(valid_texts)},
              "python_version": platform.python_version(), "tokenizer": "bytes (BPETokenizer with no merges)",
-             "mixture": MIX, "held_out_task": HELD_OUT, "training_tasks": [t for t in TASKS if t != HELD_OUT],
+             "mixture": mix, "held_out_task": HELD_OUT if episodes else None,
+             "training_tasks": [t for t in TASKS if t != HELD_OUT] if episodes else [],
              "words": {"train": len(train_words), "eval": len(eval_words)},
              "train_minutes_this_session": round(minutes, 1), "threads": args.threads,
              "device": str(next(model.parameters()).device),
-             "command": "python -m companion.icl_train " + shlex.join(argv)}
-    write_model(out, model.eval(), work / "tokenizer.json", config, history, facts, argv, name=args.name)
+             "command": "python -m companion.icl_train " + shlex.join(_reproducing(argv)),
+             "word_tasks": evaluation, "word_tasks_n": 100,
+             "induction_probe": induction_probe(model, config.model.vocab_size)}
+    write_model(out, model.eval(), work / "tokenizer.json", config, history, facts, argv, name=name)
     print(f"wrote {out} ({minutes:.1f} min); config {asdict(config.model)}")
 
 
