@@ -6,14 +6,11 @@ import json
 import random
 
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from companion.bpe import BYTE_TO_CHAR, BPETokenizer
-
-torch.set_num_threads(1)
 
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=150)
 

@@ -12,8 +12,6 @@ from companion import checkpoint as C
 from companion import train as T
 from companion.gpt import GPT, GPTConfig
 
-torch.set_num_threads(1)
-
 
 def test_checkpoint_round_trip_restores_model_and_optimizer_exactly(tmp_path):
     config = T.PRESETS["test"]

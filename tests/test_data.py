@@ -15,7 +15,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from companion import data
 from companion.data import (
@@ -30,8 +29,6 @@ from companion.data import (
     split_by_module,
     stdlib_docstrings,
 )
-
-torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -35,8 +35,6 @@ from companion.decoding import (
 from companion.gpt import GPT, GPTConfig
 from companion.hf_adapter import HFCausalLM
 
-torch.set_num_threads(1)
-
 VOCAB = 64
 EOS = 0  # this random model emits token 0 often, so beams do end early
 

@@ -9,8 +9,6 @@ import torch
 
 from companion.exercises import beam_search as ex
 
-torch.set_num_threads(1)
-
 
 def test_by_hand_accepts_the_hand_computed_answer(capsys) -> None:
     # greedy: like (.6) > love; it (.4) is the best after "I like"; here (.6): 0.144

@@ -6,12 +6,9 @@ import math
 
 import pytest
 import regex
-import torch
 
 from companion.bpe import BYTE_TO_CHAR, GPT2_SPLIT_PATTERN
 from companion.exercises import bpe as ex
-
-torch.set_num_threads(1)
 
 
 def test_first_merges_accepts_the_hand_computed_answer() -> None:

@@ -6,11 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from companion.exercises import degeneration as ex
-
-torch.set_num_threads(1)
 
 
 def test_loops_accepts_the_hand_computed_answer() -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from companion.exercises import gpt3_model as ex
 from companion.gpt import GPT, GPTConfig
-
-torch.set_num_threads(1)
 
 
 def test_pf_days() -> None:

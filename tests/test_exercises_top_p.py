@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from companion.exercises import top_p as ex
-
-torch.set_num_threads(1)
 
 
 def test_nucleus_accepts_the_hand_computed_set(capsys) -> None:

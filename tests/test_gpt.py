@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 
 from companion.gpt import GPT, GPTConfig, KVCache, lm_loss
 
-torch.set_num_threads(1)
-
 CONFIG = GPTConfig(vocab_size=97, block_size=24, n_layer=2, n_head=4, n_embd=32)
 
 

@@ -7,11 +7,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from companion import lm_eval as E
-
-torch.set_num_threads(1)
 
 
 def test_unigram_loss_by_hand():

@@ -18,8 +18,6 @@ from companion import train as T
 from companion.bpe import BPETokenizer
 from companion.gpt import GPT, GPTConfig
 
-torch.set_num_threads(1)
-
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "companion" / "models" / "tiny-gpt"
 TEXTS = ["Return the sum of a and b.", "Open the file and read every line.", "한국어 문장도 됩니다."]

@@ -24,8 +24,6 @@ from companion.decoding import beam_search, generated_tokens, greedy_search, sam
 from companion.hf_adapter import HFCausalLM
 from companion.sampling import min_p_filter, no_repeat_ngram_filter, penalize_repetition
 
-torch.set_num_threads(1)
-
 VOCAB = 48
 
 

@@ -17,8 +17,6 @@ from companion import sweep
 from companion.attention import full_attention
 from companion.gpt import GPT, GPTConfig
 
-torch.set_num_threads(1)
-
 
 @pytest.mark.parametrize(("n_layer", "n_head", "n_embd", "vocab", "block", "bias"), [
     (1, 1, 8, 11, 5, True), (2, 2, 32, 300, 16, True), (3, 4, 48, 97, 33, False), (4, 4, 256, 4096, 256, True),

@@ -11,8 +11,6 @@ import torch
 from companion.decoding import beam_search, greedy_search, token_log_probs
 from companion.toy_lm import EOS, TableLM
 
-torch.set_num_threads(1)
-
 TABLE = {
     "the": {"cat": 0.5, "dog": 0.3, "bird": 0.2},
     "the cat": {"sat": 0.4, "ran": 0.35, "slept": 0.25},

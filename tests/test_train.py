@@ -21,8 +21,6 @@ from safetensors.torch import load_file
 from companion import train as T
 from companion.gpt import GPT, GPTConfig
 
-torch.set_num_threads(1)
-
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ("the model reads a token and predicts the next one while attention looks back over "
          "every earlier position of the sequence so that loss falls as training goes on").split()
