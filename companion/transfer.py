@@ -268,6 +268,8 @@ class ScalarMix(nn.Module):
         self.scalars = nn.Parameter(torch.zeros(feats.shape[0]))
         self.gamma = nn.Parameter(torch.ones(()))
         self.linear = nn.Linear(feats.shape[-1], n_classes)
+        nn.init.zeros_(self.linear.weight)  # a deterministic start: the fit is not convex
+        nn.init.zeros_(self.linear.bias)
 
     def weights(self) -> torch.Tensor:
         return self.scalars.softmax(0)
@@ -285,11 +287,19 @@ class ScalarMix(nn.Module):
 
 
 def fit_scalar_mix(feats: torch.Tensor, y: torch.Tensor, n_classes: int | None = None, *, l2: float = 1e-2,
-                   steps: int = 200) -> ScalarMix:
-    """Learn the layer weights, gamma and the linear head together (L-BFGS, l2 on the head's weights)."""
+                   mix_l2: float = 0.1, steps: int = 200) -> ScalarMix:
+    """Learn the layer weights and the linear head together (L-BFGS, l2 on the head's weights).
+
+    ``mix_l2`` pulls the scalars towards 0, that is the weights towards equal (ELMo's regulariser; the paper
+    compares 0.001 and 1): without it the fit puts all weight on whichever layer fits the training set best.
+    gamma stays 1: before a linear head it is redundant, and a free gamma would let the head grow its
+    outputs without paying the l2 penalty (large gamma, small weights), that is, without regularisation.
+    """
     head = ScalarMix(feats, n_classes or int(y.max()) + 1)
-    _lbfgs(list(head.parameters()),
-           lambda: F.cross_entropy(head(feats), y) + 0.5 * l2 * head.linear.weight.pow(2).sum(), steps)
+    head.gamma.requires_grad_(False)
+    _lbfgs([head.scalars, *head.linear.parameters()],
+           lambda: (F.cross_entropy(head(feats), y) + 0.5 * l2 * head.linear.weight.pow(2).sum()
+                    + 0.5 * mix_l2 * head.scalars.pow(2).sum()), steps)
     return head.eval()
 
 

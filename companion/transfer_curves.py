@@ -125,6 +125,22 @@ def plan(task_names=("kind", "shuffle"), seeds: int = 3, finetune_max: int = 102
     return [c for c in cells if c[1] not in FINETUNE_METHODS or c[2] <= finetune_max]
 
 
+def load_results(folder=None) -> tuple[dict, list[dict], list[dict]]:
+    """The shipped grid: (manifest, learning-curve rows, layer-probe rows), checksums verified."""
+    found = folders.read_folder(folder if folder is not None else folders.shipped("results", "transfer"))
+    return (found.manifest, json.loads(found.files["curves.json"]), json.loads(found.files["layers.json"]))
+
+
+def summary(rows: list[dict], task_name: str) -> dict[str, dict[int, tuple[float, float]]]:
+    """method -> n -> (mean, standard deviation over seeds) of the accuracy on ``task_name``."""
+    cells: dict[str, dict[int, list[float]]] = {}
+    for r in rows:
+        if r["task"] == task_name:
+            cells.setdefault(r["method"], {}).setdefault(r["n"], []).append(r["accuracy"])
+    return {m: {n: (float(torch.tensor(v).mean()), float(torch.tensor(v).std(unbiased=False)) if len(v) > 1 else 0.0)
+                for n, v in sorted(by_n.items())} for m, by_n in cells.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="the result folder to write at the end")

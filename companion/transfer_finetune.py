@@ -130,3 +130,39 @@ def predict(classifier: Classifier, batch: Batch, batch_size: int = 64) -> torch
         else:
             out.append(logits.argmax(-1))
     return torch.cat(out)
+
+
+def step_case(regime: str, batch: int = 32, tokens: int = 32, *, seed: int = 0,
+              device: torch.device | str | None = None):
+    """A closure running one training step of ``regime`` on random token ids (for peak-memory benchmarks).
+
+    ``regime`` is "frozen" (features without gradients, then a linear head's step) or "finetune" (a step
+    through the whole network). The model is a random-init GPT of the tiny-gpt shape.
+    """
+    from companion.gpt import GPTConfig
+
+    if regime not in ("frozen", "finetune"):
+        raise ValueError(f"regime must be 'frozen' or 'finetune', got {regime!r}")
+    device = torch.device(device or "cpu")
+    model = GPT(GPTConfig(dropout=0.0), seed=seed).to(device)
+    classifier = Classifier(model, 2).to(device)
+    ids = torch.randint(0, model.config.vocab_size, (batch, tokens), generator=torch.Generator().manual_seed(seed))
+    ids, mask, labels = ids.to(device), torch.ones(batch, tokens, dtype=torch.bool, device=device), \
+        torch.arange(batch, device=device) % 2
+    params = classifier.head.parameters() if regime == "frozen" else classifier.parameters()
+    optimizer = torch.optim.AdamW(params, lr=1e-3)
+
+    def step() -> None:
+        if regime == "frozen":
+            with torch.no_grad():
+                feats = pool(model.ln_f(model.hidden_states(ids)[-1]), mask)
+            logits = classifier.head(feats)
+        else:
+            logits = classifier(ids, mask)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # optimizer state and one-time set-up are not what we measure
+    return step
