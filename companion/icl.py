@@ -108,6 +108,28 @@ def exact_match(model: GPT, tokenizer, prompts: Sequence[str], answers: Sequence
     return hits
 
 
+@torch.no_grad()
+def answer_token_accuracy(model: GPT, tokenizer, prompts: Sequence[str], answers: Sequence[str], *,
+                          batch_size: int = 32) -> float:
+    """The fraction of answer tokens (the final newline included) that are the model's most likely next token
+    when it is fed the right answer so far: a softer measure than `exact_match`, which needs all of them."""
+    if len(prompts) != len(answers) or not prompts:
+        raise ValueError(f"prompts and answers must be non-empty and of the same length, got {len(prompts)} "
+                         f"and {len(answers)}")
+    device = next(model.parameters()).device
+    right = total = 0
+    for start in range(0, len(prompts), batch_size):
+        prompt_ids = [tokenizer.encode(p) for p in prompts[start: start + batch_size]]
+        answer_ids = [tokenizer.encode(a + "\n") for a in answers[start: start + batch_size]]
+        ids, _ = _padded([p + a for p, a in zip(prompt_ids, answer_ids, strict=True)], device)
+        predicted = model(ids).argmax(dim=-1)
+        for row, (p, a) in enumerate(zip(prompt_ids, answer_ids, strict=True)):
+            guess = predicted[row, len(p) - 1: len(p) + len(a) - 1].tolist()
+            right += sum(g == t for g, t in zip(guess, a, strict=True))
+            total += len(a)
+    return right / total
+
+
 def _query_words(usable: list[str], n: int, rng: random.Random) -> list[str]:
     """``n`` query words: without replacement when there are enough, else with replacement."""
     return rng.sample(usable, n) if n <= len(usable) else [rng.choice(usable) for _ in range(n)]

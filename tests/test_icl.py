@@ -163,6 +163,8 @@ def test_greedy_answer_and_exact_match_agree_on_a_hand_built_model():
     prompt = icl.build_prompt([("stcejbo", "objects")], "drowyek")
     assert icl.greedy_answer(model, tok, prompt) == "keyword"
     assert icl.exact_match(model, tok, [prompt, prompt], ["keyword", "keywords"]) == [True, False]
+    # "keywordz": 8 of 9 tokens right (all but the "z": the model wants the newline there, and after it)
+    assert icl.answer_token_accuracy(model, tok, [prompt, prompt], ["keyword", "keywordz"]) == (8 + 8) / 17
     words = ["objects", "example", "keyword", "strings", "numbers", "letters"]
     assert icl.word_task_accuracy(model, tok, "reversed_words", 2, words=words, n=10) == 1.0
     assert icl.word_task_accuracy(model, tok, "cycle_letters", 2, words=words, n=10) < 1.0
