@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from companion.exercises._feedback import report
+from companion.exercises._feedback import as_function, report
 from companion.sampling import min_p_filter, temperature_scale, top_p_filter
 
 # Exercises 1-3: one next-token distribution, written as probabilities.
@@ -99,28 +99,33 @@ def _filter_cases() -> list[tuple[torch.Tensor, float]]:
     return cases
 
 
-def check_top_p_filter(my_top_p: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
-    """Exercise 4: ``my_top_p(logits, p)`` for logits ``(batch, vocab)`` returns them with the non-nucleus -inf."""
-    if not callable(my_top_p):
-        raise TypeError(f"my_top_p must be a function my_top_p(logits, p), got {type(my_top_p).__name__}")
-    for logits, p in _filter_cases():
-        expected = top_p_filter(logits, p)
-        got = my_top_p(logits.clone(), p)
+def _compare_filters(my_filter: Callable, reference: Callable, cases: list[tuple[torch.Tensor, float]],
+                     knob: str, size_hint: str) -> str | None:
+    """None if ``my_filter`` keeps what ``reference`` keeps on every case (kept logits unchanged), else a hint."""
+    for logits, value in cases:
+        expected = reference(logits, value)
+        got = my_filter(logits.clone(), value)
         if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
-            return report(False, "", "Not quite: return a tensor of the same shape as logits "
-                                      f"{tuple(logits.shape)}, with -inf where a token is cut.")
+            return (f"Not quite: return a tensor of the same shape as logits {tuple(logits.shape)}, with -inf "
+                    "where a token is cut.")
         kept, expected_kept = got.isfinite(), expected.isfinite()
         if not torch.equal(kept, expected_kept):
             diff = (kept.sum(-1) - expected_kept.sum(-1)).tolist()
-            return report(False, "", f"Not quite: with p={p} your nucleus sizes differ by {diff} tokens per row. "
-                                      "Hint: sort descending, take the cumulative sum of the softmax, and keep a "
-                                      "token if the tokens before it hold less than p (so the one crossing p "
-                                      "stays); then map the mask back to the vocabulary order.")
+            return f"Not quite: with {knob}={value} you keep {diff} tokens more (+) or fewer (-) per row. {size_hint}"
         if not torch.equal(got[kept], logits[kept]):
-            return report(False, "", "Not quite: the kept tokens' logits must stay unchanged (the softmax "
-                                      "renormalises them later).")
-    return report(True, "Right: your filter keeps exactly the nucleus that companion.sampling.top_p_filter "
-                         "keeps, on flat and peaked random logits and p from 0.05 to 1.", "")
+            return "Not quite: the kept tokens' logits must stay unchanged (the softmax renormalises them later)."
+    return None
+
+
+def check_top_p_filter(my_top_p: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Exercise 4: ``my_top_p(logits, p)`` for logits ``(batch, vocab)`` returns them with the non-nucleus -inf."""
+    as_function(my_top_p, "my_top_p(logits, p)")
+    hint = _compare_filters(my_top_p, top_p_filter, _filter_cases(), "p",
+                            "Hint: sort descending, take the cumulative sum of the softmax, and keep a token if the "
+                            "tokens before it hold less than p (so the one crossing p stays); then map the mask back "
+                            "to the vocabulary order.")
+    return report(hint is None, "Right: your filter keeps exactly the nucleus that companion.sampling.top_p_filter "
+                                "keeps, on flat and peaked random logits and p from 0.05 to 1.", hint or "")
 
 
 def _min_p_cases() -> list[tuple[torch.Tensor, float]]:
@@ -138,22 +143,9 @@ def check_min_p_filter(my_min_p: Callable[[torch.Tensor, float], torch.Tensor]) 
     """Exercise 5: ``my_min_p(logits, min_p)`` for logits ``(batch, vocab)`` keeps the tokens at least ``min_p``
     times as likely as the most likely one, and sets the others to -inf (compared with
     `companion.sampling.min_p_filter`)."""
-    if not callable(my_min_p):
-        raise TypeError(f"my_min_p must be a function my_min_p(logits, min_p), got {type(my_min_p).__name__}")
-    for logits, min_p in _min_p_cases():
-        expected = min_p_filter(logits, min_p)
-        got = my_min_p(logits.clone(), min_p)
-        if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
-            return report(False, "", "Not quite: return a tensor of the same shape as logits "
-                                     f"{tuple(logits.shape)}, with -inf where a token is cut.")
-        kept, expected_kept = got.isfinite(), expected.isfinite()
-        if not torch.equal(kept, expected_kept):
-            diff = (kept.sum(-1) - expected_kept.sum(-1)).tolist()
-            return report(False, "", f"Not quite: with min_p={min_p} you keep {diff} tokens more (+) or fewer (-) "
-                                     "per row. Hint: the cut is a probability, min_p times the probability of "
-                                     "the most likely token of the row (softmax first, then compare).")
-        if not torch.equal(got[kept], logits[kept]):
-            return report(False, "", "Not quite: the kept tokens' logits must stay unchanged (the softmax "
-                                     "renormalises them later).")
-    return report(True, "Right: your filter keeps exactly what companion.sampling.min_p_filter keeps, on flat "
-                        "and peaked random logits and min_p from 0 to 1.", "")
+    as_function(my_min_p, "my_min_p(logits, min_p)")
+    hint = _compare_filters(my_min_p, min_p_filter, _min_p_cases(), "min_p",
+                            "Hint: the cut is a probability, min_p times the probability of the most likely token "
+                            "of the row (softmax first, then compare).")
+    return report(hint is None, "Right: your filter keeps exactly what companion.sampling.min_p_filter keeps, on "
+                                "flat and peaked random logits and min_p from 0 to 1.", hint or "")
