@@ -51,7 +51,7 @@ def stdlib_dir() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def _stdlib_files() -> list[tuple[str, Path]]:
+def stdlib_files() -> list[tuple[str, Path]]:
     """(dotted module name, path) of every stdlib .py file we read, sorted by relative path."""
     root = stdlib_dir()
     found = []
@@ -98,7 +98,7 @@ def _docstrings_of(module: str, source: bytes) -> list[Docstring]:
 
 def _build_docstrings() -> list[Docstring]:
     rows = []
-    for module, path in _stdlib_files():
+    for module, path in stdlib_files():
         try:
             rows.extend(_docstrings_of(module, path.read_bytes()))
         except (SyntaxError, ValueError, OSError):  # ValueError covers bad encodings and null bytes
@@ -147,7 +147,7 @@ def _build_extras() -> list[tuple[str, ...]]:
     except ImportError:
         topics = {}
     rows = [("topic", name, text.strip()) for name, text in sorted(topics.items()) if text.strip()]
-    for module, path in _stdlib_files():
+    for module, path in stdlib_files():
         try:
             rows.extend(("comment", module, text) for text in _comment_blocks(path.read_bytes()))
         except (SyntaxError, ValueError, OSError, tokenize.TokenError):

@@ -179,7 +179,7 @@ def definitions_of(module: str, source: str | bytes) -> list[Definition]:
 def stdlib_definitions() -> tuple[Definition, ...]:
     """`definitions_of` every stdlib file the corpus reads (a few seconds, then memoised)."""
     rows: list[Definition] = []
-    for module, path in data._stdlib_files():
+    for module, path in data.stdlib_files():
         try:
             rows.extend(definitions_of(module, path.read_bytes()))
         except (SyntaxError, ValueError, OSError):

@@ -95,7 +95,7 @@ def test_texts_and_order_match_the_imported_module(corpus, module_name):
 
 
 def test_modules_come_in_file_path_order(corpus):
-    order = {module: i for i, (module, _) in enumerate(data._stdlib_files())}
+    order = {module: i for i, (module, _) in enumerate(data.stdlib_files())}
     positions = [order[r.module] for r in corpus.records]
     assert positions == sorted(positions)
 
