@@ -62,7 +62,8 @@ def check_fine_tune(fn: Callable[..., torch.Tensor]) -> bool:
         expected = fine_tune_linear(X, Y, lam=lam, steps=steps)
         if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-3, atol=1e-5):
             return report(False, "", f"On tasks with inputs of scale {scale}, k = {k}, lam = {lam}, {steps} "
-                          "steps, your weights differ from gradient descent's. Hint: start from zeros (n, d); the gradient of "
-                          "|Xw - Y|^2 + lam |w|^2 is 2 X^T (Xw - Y) + 2 lam w; step size 1 / (2 (largest "
-                          "eigenvalue of X^T X + lam)) per task, so that larger inputs do not diverge.")
+                          "steps, your weights differ from gradient descent's. Hint: start from zeros (n, d); "
+                          "the gradient of |Xw - Y|^2 + lam |w|^2 is 2 X^T (Xw - Y) + 2 lam w; step size "
+                          "1 / (2 (largest eigenvalue of X^T X + lam)) per task, so that larger inputs do not "
+                          "diverge.")
     return report(True, "Right: your fine-tuning matches on three input scales, small, usual and large.", "")
