@@ -56,7 +56,8 @@ def check_fine_tune(fn: Callable[..., torch.Tensor]) -> bool:
     # a few steps (the path matters, not only the limit), then long runs on small and large inputs
     for scale, lam, steps in ((1.0, 0.25, 20), (0.3, 1.0, 400), (3.0, 0.01, 400)):
         k = rng.randint(4, 8)
-        x, y = shifted_tasks(5, k, DIM, NOISE, scale=scale, generator=torch.Generator().manual_seed(rng.randrange(10**6)))
+        generator = torch.Generator().manual_seed(rng.randrange(10**6))
+        x, y = shifted_tasks(5, k, DIM, NOISE, scale=scale, generator=generator)
         X, Y = x.double(), y.double()
         got = torch.as_tensor(fn(X, Y, lam, steps), dtype=torch.float64)
         expected = fine_tune_linear(X, Y, lam=lam, steps=steps)
