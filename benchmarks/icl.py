@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 
 import record
 import torch
@@ -30,16 +29,6 @@ SPEED_TARGET, REGRESSION_TARGET = 3.0, 1.5
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
-
-
-def fastest(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bench_shared_prefix(queries: int, repeats: int) -> bool:
@@ -58,8 +47,8 @@ def bench_shared_prefix(queries: int, repeats: int) -> bool:
     shared = icl.score_continuations(model, prefix, continuations)
     full = icl.score_full_prompts(model, prefix, continuations)
     same = torch.allclose(shared.logprobs, full.logprobs, atol=1e-4) and torch.equal(shared.greedy, full.greedy)
-    t_shared = fastest(lambda: icl.score_continuations(model, prefix, continuations), repeats)
-    t_full = fastest(lambda: icl.score_full_prompts(model, prefix, continuations), repeats)
+    t_shared = record.fastest(lambda: icl.score_continuations(model, prefix, continuations), repeats)
+    t_full = record.fastest(lambda: icl.score_full_prompts(model, prefix, continuations), repeats)
     mean_cont = sum(map(len, continuations)) / len(continuations)
     print(f"1. {queries} queries after 10 shared demonstrations ({len(prefix)} tokens; a query and its answer "
           f"{mean_cont:.0f} tokens on average), {label}")

@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,3 +93,15 @@ def run(name: str, main: Callable[[], object], folder: Path = RESULTS) -> Path:
     path.write_text(json.dumps(result(name, tee.copy.getvalue()), indent=1, ensure_ascii=False) + "\n")
     print(f"results written to {path.relative_to(path.parents[2]) if folder == RESULTS else path}")
     return path
+
+
+def fastest(fn: Callable[[], object], repeats: int, *, warm_up: bool = True) -> float:
+    """The shortest of ``repeats`` timed calls of ``fn`` in seconds (after one untimed warm-up call)."""
+    if warm_up:
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)

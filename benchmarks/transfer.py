@@ -33,16 +33,6 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def fastest(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bench_extraction(model, batch: tr.Batch, repeats: int) -> bool:
     tokens = int(batch.mask.sum())
 
@@ -55,7 +45,7 @@ def bench_extraction(model, batch: tr.Batch, repeats: int) -> bool:
         tr._CACHE.clear()
         tr.features(model, batch)
 
-    t_plain, t_all = fastest(plain, repeats), fastest(all_layers, repeats)
+    t_plain, t_all = record.fastest(plain, repeats), record.fastest(all_layers, repeats)
     ratio = t_plain / t_all
     print(f"\n1. features of all {model.config.n_layer + 1} layers in one pass: {tokens / t_all:,.0f} tokens/s; "
           f"plain forward {tokens / t_plain:,.0f} tokens/s; ratio {ratio:.2f}x "
@@ -84,7 +74,7 @@ def bench_cached_head(model, batch: tr.Batch, labels: torch.Tensor, repeats: int
                 x = tr.pool(model.hidden_states(batch.ids[rows])[-1], batch.mask[rows])
             step(x, labels[rows])
 
-    t_cached, t_recomputed = fastest(cached_epoch, repeats), fastest(recomputed_epoch, repeats)
+    t_cached, t_recomputed = record.fastest(cached_epoch, repeats), record.fastest(recomputed_epoch, repeats)
     ratio = t_recomputed / t_cached
     print(f"\n2. a head's epoch on cached features {t_cached * 1e3:.1f} ms, recomputing them {t_recomputed:.2f} s: "
           f"{ratio:,.0f}x faster (target >= {CACHE_TARGET:.0f}x): {verdict(ratio >= CACHE_TARGET)}")
