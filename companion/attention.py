@@ -80,8 +80,9 @@ def default_n_buckets(length: int, bucket_size: int) -> int | tuple[int, int]:
     and b1 + b2 as small as possible: (b1 + b2) / 2, about sqrt(2 L / bucket_size), directions per token
     (a factorised hash, see `companion.lsh`). At 64k tokens and chunks of 64: 46 directions instead of 1024.
     """
-    if length < 0 or bucket_size < 1:
-        raise ValueError(f"length must be >= 0 and bucket_size >= 1, got {length} and {bucket_size}")
+    positive_int(bucket_size, "bucket_size")
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
     n_chunks = -(-length // bucket_size)
     target = max(2, 2 * n_chunks)
     if target <= MAX_FLAT_BUCKETS:

@@ -54,8 +54,7 @@ def random_rotations(dim: int, n_buckets: Buckets, n_hashes: int, *,
     """
     factors = bucket_factors(n_buckets)
     _check_n_hashes(n_hashes)
-    if dim < 1:
-        raise ValueError(f"dim must be >= 1, got {dim}")
+    positive_int(dim, "dim")
     columns = sum(b // 2 for b in factors)
     return torch.randn(n_hashes, dim, columns, generator=generator, dtype=torch.float32)
 

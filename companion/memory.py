@@ -38,6 +38,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from companion.checks import positive_int
+
 _MARKER = "companion.memory report: "
 
 
@@ -65,8 +67,8 @@ def peak_memory(target: str, *args: Any, device: str = "cpu", threads: int | Non
     """
     if not isinstance(target, str) or target.count(":") != 1:
         raise ValueError(f"target must look like 'package.module:function', got {target!r}")
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+    if threads is not None:
+        positive_int(threads, "threads")
     spec = json.dumps({"target": target, "args": args, "kwargs": kwargs, "device": device,
                        "threads": threads})
     env = dict(os.environ)
@@ -156,8 +158,8 @@ def attention_memory_bytes(length: int, dim: int = 64, *, method: str = "full", 
     merge, plus three arrays of one block of scores (``block_scores``: ``companion.attention._BLOCK_SCORES``).
     It matches `peak_memory` within about 15% from L = 1024 to 65536 at d = 64.
     """
-    if length < 1 or dim < 1:
-        raise ValueError(f"length and dim must be >= 1, got {length} and {dim}")
+    positive_int(length, "length")
+    positive_int(dim, "dim")
     if method == "full":
         per_head = 2 * length * length + length * dim
     elif method == "lsh":

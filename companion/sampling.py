@@ -25,8 +25,8 @@ def check_sampling_args(temperature: float, top_k: int | None, top_p: float | No
     """Raise ``ValueError`` naming the first parameter outside its allowed range."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be an int >= 1 (or None), got {top_k!r}")
+    if top_k is not None:
+        positive_int(top_k, "top_k")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1] (or None), got {top_p}")
 

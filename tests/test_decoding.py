@@ -274,7 +274,7 @@ def test_bad_parameters_raise_naming_the_parameter(gpt):
         sample(gpt, ids, 5, top_p=1.5)
     with pytest.raises(ValueError, match=r"top_p must be in \(0, 1\] \(or None\), got 0"):
         top_p_filter(torch.zeros(1, 3), 0)
-    with pytest.raises(ValueError, match=r"top_k must be an int >= 1 \(or None\), got 0"):
+    with pytest.raises(ValueError, match=r"top_k must be an int >= 1, got 0"):
         sample(gpt, ids, 5, top_k=0)
     with pytest.raises(ValueError, match=r"temperature must be > 0, got 0"):
         sample(gpt, ids, 5, temperature=0)
