@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from companion import metrics
-from companion.exercises._feedback import as_number, close, report
+from companion.exercises._feedback import as_function, as_number, close, report
 from companion.sampling import no_repeat_ngram_filter
 
 # Exercise 1: which of these end in a repetition loop by the chapter's rule? (tokens: the words)
@@ -151,9 +151,7 @@ def check_banned_next(banned_next: Callable[[list[int], int], set[int]]) -> bool
 
     Runs on fixed edge cases and on random histories drawn afresh at every call.
     """
-    if not callable(banned_next):
-        raise TypeError(f"banned_next must be callable as banned_next(previous, n) -> set, got "
-                        f"{type(banned_next).__name__}")
+    as_function(banned_next, "banned_next(previous, n)")
     for previous, n in _ngram_cases(random.Random()):
         expected = banned_answer(previous, n)
         got = banned_next(list(previous), n)

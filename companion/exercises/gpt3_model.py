@@ -10,7 +10,7 @@ import math
 import random
 from collections.abc import Callable
 
-from companion.exercises._feedback import as_int, as_number, close, report
+from companion.exercises._feedback import as_function, as_int, as_number, close, report
 from companion.scaling import GPT3_TOKENS, parameter_count, pf_days, training_flops, training_memory
 
 EXERCISE_13B = 13e9  # exercise 1: parameters of GPT-3 13B, trained on GPT3_TOKENS tokens
@@ -87,9 +87,7 @@ def _fresh_shapes(seed: int = 12) -> list[tuple[int, int, int, int]]:
 
 def check_parameter_count(my_count: Callable[[int, int, int, int], int]) -> bool:
     """Exercise 5: ``my_count(n_layer, n_embd, vocab_size, block_size)`` gives a course GPT's exact size."""
-    if not callable(my_count):
-        raise TypeError(f"my_count must be a function my_count(n_layer, n_embd, vocab_size, block_size), "
-                        f"got {type(my_count).__name__}")
+    as_function(my_count, "my_count(n_layer, n_embd, vocab_size, block_size)")
     for shape in _fresh_shapes():
         expected, got = parameter_count(*shape), my_count(*shape)
         if got != expected:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from companion.exercises._feedback import as_int, as_number, close, report
+from companion.exercises._feedback import as_function, as_int, as_number, close, report
 from companion.icl_tasks import DESCRIPTIONS, MAX_LETTERS, SEPARATOR
 
 # Exercise 1: the longest 10-shot prompt, with the longest description, plus its answer and newline.
@@ -84,8 +84,7 @@ def _patterns() -> list[torch.Tensor]:
 
 def check_prefix_matching(my_score: Callable[[torch.Tensor], float]) -> bool:
     """Exercise 3: ``my_score(pattern)`` for one head's (2L, 2L) attention on a sequence followed by itself."""
-    if not callable(my_score):
-        raise TypeError(f"my_score must be a function my_score(pattern), got {type(my_score).__name__}")
+    as_function(my_score, "my_score(pattern)")
     for pattern in _patterns():
         expected = prefix_matching(pattern)
         got = my_score(pattern.clone())

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from companion.device import make_generator
-from companion.exercises._feedback import as_number, report
+from companion.exercises._feedback import as_function, as_int, as_number, close, report
 from companion.lsh import hash_vectors, random_rotations
 
 # Two buckets, two vectors 60 degrees apart (the chapter's first example; also used by exercise 3).
@@ -46,8 +46,7 @@ def bucket_of(vector: tuple[float, ...], rotation: tuple[tuple[float, ...], ...]
 
 def check_bucket(answer: int) -> bool:
     """Exercise 1: the bucket of x = (-1, 2) under R = [[1, 1], [-1, 1]] with 4 buckets."""
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise TypeError(f"answer must be an int bucket index in [0, 4), got {type(answer).__name__}")
+    as_int(answer, "answer")
     expected = bucket_of(BUCKET_VECTOR, BUCKET_ROTATION)
     projected = [sum(BUCKET_VECTOR[i] * BUCKET_ROTATION[i][j] for i in range(2)) for j in range(2)]
     return report(
@@ -71,7 +70,7 @@ def check_and_or(answer: float) -> bool:
     p = two_bucket_collision(math.radians(COLLISION_ANGLE_DEGREES)) ** len(AND_OR_FACTORS)
     expected = at_least_once(p, AND_OR_ROUNDS)
     return report(
-        abs(value - expected) < 1e-3,
+        close(value, expected, rel=0, abs_tol=1e-3),
         f"Right: both hyperplanes agree with p = (2/3)^2 = {p:.4f} (AND), and at least one of "
         f"{AND_OR_ROUNDS} rounds succeeds with 1 - (1 - p)^{AND_OR_ROUNDS} = {expected:.4f} (OR).",
         f"Not quite ({value:.4f}). Hint: inside one round the two factors must both collide (multiply their "
@@ -89,8 +88,7 @@ def rounds_needed(p: float, target: float) -> int:
 
 def check_rounds_needed(answer: int) -> bool:
     """Exercise 3: fewest rounds so vectors 60 degrees apart (2 buckets) collide at least once w.p. >= 0.99."""
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise TypeError(f"answer must be a positive int, got {type(answer).__name__}")
+    as_int(answer, "answer")
     p = two_bucket_collision(math.radians(COLLISION_ANGLE_DEGREES))
     expected = rounds_needed(p, TARGET_PROBABILITY)
     return report(
@@ -123,9 +121,7 @@ def check_hash_vectors(my_hash_vectors: HashFunction) -> bool:
     or a tuple of them (factor k uses the next ``b_k / 2`` columns; the bucket is ``i_1 + b_1 i_2 + b_1 b_2 i_3``).
     Compared with `companion.lsh.hash_vectors` on fresh cases.
     """
-    if not callable(my_hash_vectors):
-        raise TypeError(f"my_hash_vectors must be a function my_hash_vectors(x, rotations, n_buckets), "
-                        f"got {type(my_hash_vectors).__name__}")
+    as_function(my_hash_vectors, "my_hash_vectors(x, rotations, n_buckets)")
     cases = _hash_cases()
     for x, rotations, n_buckets in cases:
         expected = hash_vectors(x, n_buckets, rotations.shape[0], rotations=rotations)

@@ -13,7 +13,7 @@ import torch
 
 from companion.attention import default_n_buckets, lsh_attention
 from companion.device import make_generator
-from companion.exercises._feedback import as_int, as_number, report
+from companion.exercises._feedback import as_function, as_int, as_number, close, report
 from companion.lsh import hash_vectors, total_buckets
 
 # Exercise 1: chunks and the keys one query sees in one hash round.
@@ -68,7 +68,7 @@ def check_score_ratio(answer: float) -> bool:
     value = as_number(answer, "answer")
     expected = score_ratio(RATIO_LENGTH, RATIO_BUCKET_SIZE, RATIO_N_HASHES)
     return report(
-        abs(value - expected) < 1e-6 * expected,
+        close(value, expected, rel=1e-6),
         f"Right: L^2 / (n_hashes x L x 2 x bucket_size) = L / {2 * RATIO_BUCKET_SIZE * RATIO_N_HASHES} = "
         f"{expected:g}. The ratio grows linearly with L.",
         f"Not quite ({value:g}). Hint: per round every query scores 2 x bucket_size keys, and there are "
@@ -137,9 +137,7 @@ def check_lsh_round(my_round: LshRound) -> bool:
     multiple of ``bucket_size``. It must return the ``(L, dv)`` outputs in the original order, equal to
     ``companion.attention.lsh_attention(..., n_hashes=1)`` with the same hash.
     """
-    if not callable(my_round):
-        raise TypeError(f"my_round must be a function my_round(qk, v, buckets, bucket_size, causal), "
-                        f"got {type(my_round).__name__}")
+    as_function(my_round, "my_round(qk, v, buckets, bucket_size, causal)")
     cases = _round_cases()
     for qk, v, buckets, bucket_size, causal, expected in cases:
         got = my_round(qk.clone(), v.clone(), buckets.clone(), bucket_size, causal)

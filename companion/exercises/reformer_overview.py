@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from companion.device import make_generator
-from companion.exercises._feedback import as_number, close, report
+from companion.exercises._feedback import as_function, as_number, close, report
 from companion.feedforward import feed_forward
 
 GiB = 2**30
@@ -75,7 +75,7 @@ def check_exponent(answer: float) -> bool:
     value = as_number(answer, "answer")
     expected = growth_exponent(EXPONENT_LENGTHS, EXPONENT_MIB)
     return report(
-        abs(value - expected) < 0.01,
+        close(value, expected, rel=0, abs_tol=0.01),
         f"Right: log(580 / 40) / log(8192 / 2048) = {expected:.3f}. Close to 2: the L^2 matrices dominate, "
         "and the linear terms (inputs, outputs) pull it a little below 2.",
         f"Not quite ({value:.3f}). Hint: if memory = c L^k, then memory_2 / memory_1 = (L_2 / L_1)^k; take "
@@ -104,8 +104,7 @@ class _CountingFeedForward(torch.nn.Module):
 def check_chunked_feed_forward(my_chunked: ChunkedFeedForward) -> bool:
     """Exercise 4: ``my_chunked(ff, x, chunk_size)`` applies ``ff`` to ``x`` of shape ``(..., L, d)`` at most
     ``chunk_size`` positions at a time and returns what ``ff(x)`` returns (the last chunk may be shorter)."""
-    if not callable(my_chunked):
-        raise TypeError(f"my_chunked must be a function my_chunked(ff, x, chunk_size), got {type(my_chunked).__name__}")
+    as_function(my_chunked, "my_chunked(ff, x, chunk_size)")
     cases = [((2, 10, 8), 3), ((1, 64, 16), 16), ((3, 2, 7, 4), 2), ((5, 4), 4), ((2, 9, 6), 20)]
     for i, (shape, chunk_size) in enumerate(cases):
         ff = _CountingFeedForward(shape[-1], 4 * shape[-1], seed=60 + i)

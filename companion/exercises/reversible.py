@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from companion.exercises._feedback import as_number, report
+from companion.exercises._feedback import as_function, as_number, close, report
 from companion.layer_stacks import layer_stack
 from companion.reversible import ReversibleBlock, residual_forward
 
@@ -48,7 +48,7 @@ def check_inverse(x1: float, x2: float) -> bool:
     e1, e2 = invert(*INVERT_OUTPUTS)
     y1, y2 = INVERT_OUTPUTS
     return report(
-        abs(a - e1) < 1e-9 and abs(b - e2) < 1e-9,
+        close(a, e1, rel=0, abs_tol=1e-9) and close(b, e2, rel=0, abs_tol=1e-9),
         f"Right: x2 = y2 - g(y1) = {y2:g} - {block_g(y1):g} = {e2:g}, then x1 = y1 - f(x2) = {y1:g} - "
         f"{block_f(e2):g} = {e1:g}. Forward again: {e1:g} + 3 x {e2:g} = {y1:g}, {e2:g} + {y1:g}^2 = {y2:g}.",
         f"Not quite (x1 = {a:g}, x2 = {b:g}). Hint: undo the second line first. y2 = x2 + g(y1), and y1 is "
@@ -67,7 +67,7 @@ def check_stored_bytes(checkpoint_bytes: float, reversible_bytes: float) -> bool
     got_c, got_r = as_number(checkpoint_bytes, "checkpoint_bytes"), as_number(reversible_bytes,
                                                                                  "reversible_bytes")
     exp_c, exp_r = stored_bytes(STORE_BLOCKS, STORE_BATCH, STORE_LENGTH, STORE_WIDTH, STORE_BYTES_PER_VALUE)
-    ok = abs(got_c - exp_c) <= 1e-3 * exp_c and abs(got_r - exp_r) <= 1e-3 * exp_r
+    ok = close(got_c, exp_c, rel=1e-3) and close(got_r, exp_r, rel=1e-3)
     return report(
         ok,
         f"Right: one pair (x1, x2) is 2 x 8 x 4096 x 512 x 4 bytes = {exp_r / MiB:g} MiB. Checkpointing keeps "
@@ -121,9 +121,7 @@ def check_reversible_backward(my_backward: ReversibleBackward) -> bool:
     inputs; the gradients of the blocks' parameters must be accumulated into their ``.grad``. Compared with
     ordinary autograd through the same blocks, in float64.
     """
-    if not callable(my_backward):
-        raise TypeError(f"my_backward must be a function my_backward(blocks, y1, y2, dy1, dy2), "
-                        f"got {type(my_backward).__name__}")
+    as_function(my_backward, "my_backward(blocks, y1, y2, dy1, dy2)")
     cases = _backward_cases()
     for blocks, x1, x2 in cases:
         params = [p for block in blocks for p in block.parameters()]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from companion.exercises._feedback import as_function, report
+from companion.exercises._feedback import as_function, as_int, as_number, close, report
 from companion.sampling import min_p_filter, temperature_scale, top_p_filter
 
 # Exercises 1-3: one next-token distribution, written as probabilities.
@@ -59,13 +59,12 @@ def check_nucleus(answer: Iterable[str]) -> bool:
 
 def check_renormalised(answer: float) -> bool:
     """Exercise 2: the probability that top-p sampling (p = `EXERCISE_P`) draws `EXERCISE_WORD`."""
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise TypeError(f"answer must be a number (a probability), got {type(answer).__name__}")
+    answer = as_number(answer, "answer")
     filtered = top_p_filter(_logits(EXERCISE_PROBS), EXERCISE_P).softmax(-1)
     expected = filtered[list(EXERCISE_PROBS).index(EXERCISE_WORD)].item()
     kept_mass = sum(EXERCISE_PROBS[w] for w in nucleus(EXERCISE_PROBS, EXERCISE_P))
     return report(
-        abs(answer - expected) < 1e-3,
+        close(answer, expected, rel=0, abs_tol=1e-3),
         f"Right: {EXERCISE_PROBS[EXERCISE_WORD]} / {kept_mass:.2f} = {expected:.4f}. Every word in the nucleus "
         f"gains the same factor 1/{kept_mass:.2f}; the others get 0.",
         f"Not quite ({answer:.4f}). Hint: after the cut, the kept probabilities are divided by their sum so "
@@ -75,8 +74,7 @@ def check_renormalised(answer: float) -> bool:
 
 def check_temperature_nucleus(answer: int) -> bool:
     """Exercise 3: how many words the nucleus holds when `EXERCISE_TEMPERATURE` is applied before top-p."""
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise TypeError(f"answer must be an int (a number of words), got {type(answer).__name__}")
+    as_int(answer, "answer")
     before = nucleus(EXERCISE_PROBS, EXERCISE_P)
     after = nucleus(EXERCISE_PROBS, EXERCISE_P, EXERCISE_TEMPERATURE)
     return report(
