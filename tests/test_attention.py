@@ -14,8 +14,6 @@ from companion import attention as att
 from companion.device import make_generator
 from companion.lsh import hash_vectors, total_buckets
 
-torch.set_num_threads(1)
-
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=25)
 
 

@@ -10,8 +10,6 @@ import torch
 from companion import duplication as dup
 from companion.device import make_generator
 
-torch.set_num_threads(1)
-
 TINY = dup.DuplicationConfig(vocab_size=8, length=16, dim=32, heads=2, layers=1, bucket_size=4, n_hashes=2)
 
 

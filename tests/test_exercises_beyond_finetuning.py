@@ -7,8 +7,6 @@ import torch
 
 from companion.exercises import beyond_finetuning as ex
 
-torch.set_num_threads(1)
-
 
 def test_label_variance():
     assert ex.check_label_variance(12.25)

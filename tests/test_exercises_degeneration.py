@@ -94,7 +94,7 @@ def test_banned_next_rejects_wrong_functions(capsys) -> None:
     assert not ex.check_banned_next(lambda previous, n: set())
     assert not ex.check_banned_next(lambda previous, n: 3)
     assert "Not quite" in capsys.readouterr().out
-    with pytest.raises(TypeError, match="banned_next must be a function banned_next\(previous, n\)"):
+    with pytest.raises(TypeError, match=r"banned_next must be a function banned_next\(previous, n\)"):
         ex.check_banned_next("banned_next")
 
 

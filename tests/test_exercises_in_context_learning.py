@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from companion import icl
 from companion.exercises import in_context_learning as ex
-
-torch.set_num_threads(1)
 
 
 def test_longest_prompt(capsys):

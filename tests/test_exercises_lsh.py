@@ -9,8 +9,6 @@ import torch
 
 from companion.exercises import lsh as ex
 
-torch.set_num_threads(1)
-
 
 def test_bucket() -> None:
     assert ex.check_bucket(2)

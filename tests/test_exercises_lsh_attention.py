@@ -10,8 +10,6 @@ import torch.nn.functional as F
 
 from companion.exercises import lsh_attention as ex
 
-torch.set_num_threads(1)
-
 
 def test_chunks() -> None:
     assert ex.check_chunks(64, 128)

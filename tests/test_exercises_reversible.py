@@ -9,8 +9,6 @@ from torch import nn
 from companion.exercises import reversible as ex
 from companion.reversible import ReversibleBlock
 
-torch.set_num_threads(1)
-
 
 class _Scale(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from companion import feedforward
 from companion.feedforward import ChunkedFeedForward, chunked_feed_forward, feed_forward
 
-torch.set_num_threads(1)
-
 
 def make_ff(d_model: int = 8, d_ff: int = 32, dtype: torch.dtype = torch.float64, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)

@@ -11,9 +11,6 @@ from companion import icl
 from companion.gpt import GPT, GPTConfig
 from companion.icl_tasks import INSERTIONS
 
-torch.set_num_threads(1)
-
-
 # ------------------------------------------------------------------------------------------------
 # The five tasks on hand examples
 

@@ -9,8 +9,6 @@ import torch.nn.functional as F
 from companion import icl
 from companion.gpt import GPT, GPTConfig
 
-torch.set_num_threads(1)
-
 
 class PerfectCopier(torch.nn.Module):
     """A hand-built induction model: if the current token occurred before, predict the tokens that followed

@@ -8,8 +8,6 @@ import torch
 
 from companion import icl_regression as R
 
-torch.set_num_threads(1)
-
 
 def _tasks(n=20, points=8, dim=3, noise=0.5, seed=0):
     return R.sample_tasks(n, points, dim, noise, generator=torch.Generator().manual_seed(seed))

@@ -13,8 +13,6 @@ from companion import icl, pretrained
 from companion.gpt import GPTConfig
 from companion.icl_train import CONFIG, HELD_OUT, MIX, Batches, _reproducing, episode, repeats
 
-torch.set_num_threads(1)
-
 WORDS = ["objects", "example", "keyword", "strings", "numbers", "letters", "pattern"]
 
 

@@ -7,8 +7,6 @@ import torch
 
 from companion import layer_stacks
 
-torch.set_num_threads(1)
-
 
 @pytest.mark.parametrize("mode", ["residual", "checkpoint", "reversible"])
 def test_training_step_case_fills_every_gradient(mode):

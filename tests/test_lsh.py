@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 from companion import lsh
 from companion.device import make_generator
 
-torch.set_num_threads(1)
-
 SETTINGS = settings(derandomize=True, deadline=None, max_examples=40)
 
 

@@ -9,8 +9,6 @@ import torch
 
 from companion import memory
 
-torch.set_num_threads(1)
-
 # Resident-memory peaks are exact to the page on Linux; the macOS fallback (ru_maxrss) is coarser.
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="RSS high-water mark is reset only on Linux")
 

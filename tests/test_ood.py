@@ -7,8 +7,6 @@ import torch
 
 from companion import icl_regression, ood
 
-torch.set_num_threads(1)
-
 
 def test_shifted_tasks_scale_the_inputs_only():
     g = lambda: torch.Generator().manual_seed(4)  # noqa: E731

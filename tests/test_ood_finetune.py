@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from companion import folders, ood_finetune
 from companion.gpt import GPT, GPTConfig
 from companion.icl import byte_tokenizer
 from companion.transfer_data import shuffle_task
-
-torch.set_num_threads(1)
 
 
 def test_groups_split_by_top_level_package():

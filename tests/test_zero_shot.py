@@ -13,8 +13,6 @@ from companion import data, zero_shot
 from companion.gpt import GPT, GPTConfig
 from companion.icl import byte_tokenizer
 
-torch.set_num_threads(1)
-
 
 def _plain_score(model, tokenizer, prompt: str, option: str) -> float:
     """log p(option | prompt) from one full forward pass over the bytes (a byte tokenizer never merges)."""
