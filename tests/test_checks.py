@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from companion import attention, lsh, memory, sampling
@@ -11,6 +12,10 @@ from companion.gpt import GPTConfig
 
 def test_positive_int_returns_counts_and_names_the_parameter_otherwise():
     assert positive_int(1, "n") == 1 and positive_int(4096, "vocab_size") == 4096
+    counted = positive_int(np.int64(512), "length")  # a length from a NumPy grid is a count too
+    assert counted == 512 and type(counted) is int
+    with pytest.raises(ValueError, match="must be an int >= 1"):
+        positive_int(np.float64(2.0), "length")
     for bad in (0, -3, 2.0, True, "3", None):
         with pytest.raises(ValueError, match=rf"num_beams must be an int >= 1, got {bad!r}"):
             positive_int(bad, "num_beams")
