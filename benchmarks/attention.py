@@ -26,7 +26,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import record  # noqa: E402
@@ -41,12 +40,7 @@ TARGET_LENGTH, TIME_FRACTION, MEMORY_FRACTION, MAX_EXPONENT = 16384, 0.6, 0.25, 
 
 def best_time(method: str, length: int, repeats: int) -> float:
     run = attention_case(method, length, DIM, bucket_size=BUCKET_SIZE, n_hashes=N_HASHES, device="cpu")
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return record.fastest(run, repeats, warm_up=False)
 
 
 def fitted_exponent(lengths: list[int], values: list[float]) -> float:
