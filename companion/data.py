@@ -7,6 +7,7 @@ package, so validation text comes from modules the model never saw in training.
 
     texts = default_texts("train")        # docstrings: what the BPE chapter trains on
     texts = pretraining_texts("train")    # docstrings + help topics + comments: for the tiny GPT
+    code = source_code("train")           # the library's own source, which the tiny GPT also reads
     texts = load_texts("my_corpus/")      # or any text file or folder of your own
 """
 
@@ -282,6 +283,23 @@ def pretraining_parts(split: str = "train") -> dict[str, list[str]]:
 def pretraining_texts(split: str = "train") -> list[str]:
     """Docstrings, then pydoc help topics, then source comments: the English every Python carries."""
     return [text for part in pretraining_parts(split).values() for text in part]
+
+
+def source_code(split: str = "train") -> list[str]:
+    """The source of every stdlib file we read, one text per file, split by top-level package like the rest.
+
+    More text for the course GPT: Python source is mostly English names and comments, and the validation
+    packages stay unseen. Not cached: reading the files takes under a second.
+    """
+    _check_split(split)
+    texts = []
+    for module, path in stdlib_files():
+        if _keep(module, split):
+            try:
+                texts.append(path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, OSError):
+                continue  # a file in another encoding (none in CPython today) is skipped, not guessed at
+    return texts
 
 
 def corpus_checksum(texts: Iterable[str]) -> str:

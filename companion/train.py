@@ -221,6 +221,8 @@ def _prepare_data(args, config: TrainConfig):
         tokenizer_texts = train_texts
     else:
         train_texts, valid_texts = data.pretraining_texts("train"), data.pretraining_texts("valid")
+        if args.corpus == "text+code":
+            train_texts = train_texts + data.source_code("train")  # validation stays English text
         tokenizer_texts = data.default_texts("train")  # the chapter-1 tokenizer: docstrings only
     cache = Path(args.cache_dir) if args.cache_dir else data.cache_dir()
     tokenizer_path = cache / f"tokenizer-{config.vocab_size}-{data.corpus_checksum(tokenizer_texts)[:16]}.json"
@@ -235,7 +237,9 @@ def _prepare_data(args, config: TrainConfig):
     valid_ids = tokenize_cached(valid_texts, tokenizer, cache)
     vocab_size = tokenizer.vocab_size  # added tokens included, so every id has an embedding row
     config = replace(config, vocab_size=vocab_size, model=replace(config.model, vocab_size=vocab_size))
-    facts = {"corpus": args.train_text or "companion.data.pretraining_texts",
+    default = {"text": "companion.data.pretraining_texts",
+               "text+code": "companion.data.pretraining_texts + companion.data.source_code"}[args.corpus]
+    facts = {"corpus": args.train_text or default,
              "corpus_checksum": {"train": data.corpus_checksum(train_texts),
                                  "valid": data.corpus_checksum(valid_texts)},
              "python_version": platform.python_version(),
@@ -269,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--train-text", help="a text file or folder to train on instead of the default corpus")
     parser.add_argument("--valid-text", help="held-out text (required with --train-text)")
+    parser.add_argument("--corpus", choices=("text", "text+code"), default="text",
+                        help="the default corpus: English text, or text plus the stdlib's own source")
     parser.add_argument("--tokenizer", help="a tokenizer.json to use instead of training one")
     parser.add_argument("--cache-dir", help="where token ids are cached (default: companion.data.cache_dir())")
     parser.add_argument("--name", help="the model's name in its manifest (default: the name of --out)")
@@ -288,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.train_text and not args.valid_text:
         parser.error("--valid-text is required with --train-text")
+    if args.train_text and args.corpus != "text":
+        parser.error("--corpus chooses the default corpus; it cannot be combined with --train-text")
 
     if args.threads:
         torch.set_num_threads(args.threads)

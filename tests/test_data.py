@@ -274,6 +274,18 @@ def test_pretraining_parts(corpus):
         assert pretraining_texts(split) == [t for part in parts[split].values() for t in part]
 
 
+def test_source_code_is_each_file_split_by_package():
+    files = data.stdlib_files()
+    code = {split: data.source_code(split) for split in SPLITS}
+    assert len(code["all"]) == len(files)  # every CPython source file is UTF-8: none skipped
+    assert len(code["train"]) + len(code["valid"]) == len(code["all"])
+    modules = [module for module, _ in files]
+    assert code["all"][modules.index("json.decoder")].startswith('"""Implementation of JSONDecoder')
+    json_decoder = code["all"][modules.index("json.decoder")]
+    assert (json_decoder in code["valid"]) == is_validation_module("json")
+    assert (json_decoder in code["train"]) != is_validation_module("json")
+
+
 # --- caching -------------------------------------------------------------------------------------------
 
 

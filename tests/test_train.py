@@ -147,6 +147,30 @@ def test_cli_requires_valid_text_with_train_text(corpus, tmp_path, capsys):
     assert "--valid-text is required" in capsys.readouterr().err
 
 
+def test_cli_refuses_corpus_with_train_text(corpus, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        T.main(cli_args(corpus, tmp_path, "--corpus", "text+code"))
+    assert "--corpus chooses the default corpus" in capsys.readouterr().err
+
+
+def test_corpus_text_plus_code_adds_the_source_to_training_only(tmp_path, monkeypatch):
+    from companion import data
+
+    text = {"train": ["the train text. " * 20], "valid": ["held out text. " * 20]}
+    monkeypatch.setattr(data, "pretraining_texts", lambda split: text[split])
+    monkeypatch.setattr(data, "default_texts", lambda split: text[split])
+    monkeypatch.setattr(data, "source_code", lambda split: {"train": ["def f(x):\n    return x\n"]}[split])
+    facts = {}
+    for corpus_name in ("text", "text+code"):
+        args = T.argparse.Namespace(train_text=None, valid_text=None, corpus=corpus_name, tokenizer=None,
+                                    cache_dir=str(tmp_path))
+        _, _, train_ids, valid_ids, facts[corpus_name] = T._prepare_data(args, T.PRESETS["test"])
+    assert facts["text+code"]["tokens"]["train"] > facts["text"]["tokens"]["train"]
+    assert facts["text+code"]["tokens"]["valid"] == facts["text"]["tokens"]["valid"]
+    assert facts["text+code"]["corpus"] == "companion.data.pretraining_texts + companion.data.source_code"
+    assert facts["text"]["corpus"] == "companion.data.pretraining_texts"
+
+
 def test_batch_size_must_divide_among_processes(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "0")
