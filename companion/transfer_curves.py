@@ -116,13 +116,13 @@ def layer_probe(task_name: str) -> list[dict]:
     return rows
 
 
-def plan(task_names=("kind", "shuffle"), seeds: int = 3, finetune_max: int = 1024) -> list[tuple[str, str, int, int]]:
+def plan(task_names=("kind", "shuffle"), seeds: int = 3) -> list[tuple[str, str, int, int]]:
     """Every (task, method, n, seed) cell, those the chapter's assert needs first: fine-tuning at 64 to 1024
-    on the kind task, then the frozen-feature methods, then fine-tuning on 16 examples."""
+    on the kind task, then the frozen-feature methods, then fine-tuning on 16 and on all training examples."""
     cells = [("kind", m, n, s) for n in (64, 256, 1024) for m in FINETUNE_METHODS for s in range(seeds)]
     cells += [(t, m, n, s) for t in task_names for m in FEATURE_METHODS for n in sizes(t) for s in range(seeds)]
-    cells += [("kind", m, 16, s) for m in FINETUNE_METHODS for s in range(seeds)]
-    return [c for c in cells if c[1] not in FINETUNE_METHODS or c[2] <= finetune_max]
+    cells += [("kind", m, n, s) for n in (16, sizes("kind")[-1]) for m in FINETUNE_METHODS for s in range(seeds)]
+    return cells
 
 
 def load_results(folder=None) -> tuple[dict, list[dict], list[dict]]:

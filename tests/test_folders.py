@@ -52,3 +52,12 @@ def test_bad_file_names_and_missing_manifests_are_clear_errors(tmp_path):
 def test_the_package_ships_models_and_results_apart():
     assert "tiny-gpt" in folders.listed("models")
     assert "duplication" in folders.listed("results") and "duplication" not in folders.listed("models")
+
+
+@pytest.mark.parametrize("kind", ["models", "results"])
+def test_shipped_commands_name_no_machine_path(kind):
+    """A manifest's command is for any reader to run: relative paths only, never this machine's folders."""
+    for name in folders.listed(kind):
+        manifest = json.loads((folders.shipped(kind, name) / folders.MANIFEST).read_text())
+        assert manifest["command"].startswith("python -m companion.")
+        assert not [word for word in manifest["command"].split() if word.startswith(("/", "~"))], name
