@@ -1,13 +1,15 @@
 """Feature-based vs fine-tuning on the token task: the experiment of BERT's Table 7, at course scale.
 
-    python -m companion.transfer_regimes --out companion/results/transfer-regimes     # minutes of CPU
+    python -m companion.transfer_regimes --out companion/results/transfer-regimes --seeds 3   # minutes of CPU
+    table = summary(load_results()[1])        # (backbone, method) -> seed means, with the F1 spread
 
 On the parameter-name task (`transfer_data.param_task`, F1 of the "parameter" words, read at each word's first
 sub-token) it scores, for the pretrained tiny GPT and a random-init GPT of the same shape: a linear probe on every
 layer, the concatenation of the last four layers, ELMo's scalar mix, a small bidirectional GRU on the last layer's
 frozen states, and fine-tuning (plain, with discriminative learning rates, from random initialisation). For each
 it records the trainable parameters and the seconds per epoch; for fine-tuning also the language-model loss on
-held-out text before and after (forgetting).
+held-out text before and after (forgetting). The rows that draw random numbers (the BiGRU's initialisation and
+data order, fine-tuning's head and data order) are repeated for each seed; the linear heads are deterministic.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from companion import data, folders, lm_eval
 from companion import transfer as tr
 from companion import transfer_data as td
 from companion import transfer_finetune as ft
+from companion.checks import positive_int
 from companion.gpt import GPT
 from companion.transfer_curves import backbones
 
 MAX_TOKENS = 64
 FINETUNE = {"epochs": 2, "min_steps": 30, "batch_size": 32, "lr": 3e-4, "head_lr": 1e-3}
 LM_EVAL_TOKENS = 16384
+CURVE_SIZES = (64, 256)  # training texts for the learning curve; the main rows use all of them
 
 
 def param_batches(max_tokens: int = MAX_TOKENS) -> tuple[tr.Batch, tr.Batch]:
@@ -63,7 +67,7 @@ def _timed(fn):
     return result, time.perf_counter() - start
 
 
-def frozen_rows(name: str, model: GPT, train: tr.Batch, test: tr.Batch) -> list[dict]:
+def frozen_rows(name: str, model: GPT, train: tr.Batch, test: tr.Batch, seeds: int = 1) -> list[dict]:
     """Probe F1 by layer, concat of the last four, scalar mix and the BiGRU, on frozen features."""
     (f_train, f_test), extract = _timed(lambda: (tr.features(model, train), tr.features(model, test)))
     y_train, y_test = tr.scored_labels(train), tr.scored_labels(test)
@@ -84,32 +88,64 @@ def frozen_rows(name: str, model: GPT, train: tr.Batch, test: tr.Batch) -> list[
                  "seconds": seconds, "trainable": sum(p.numel() for p in mix.parameters()),
                  "weights": [round(w, 4) for w in mix.weights().tolist()]})
     s_train, s_test = token_states(model, train, -1), token_states(model, test, -1)
-    gru, seconds = _timed(lambda: tr.fit_bigru(s_train, train.token_labels, epochs=6, seed=0))
-    with torch.no_grad():
-        logits = gru(s_test)
-    pred = logits.argmax(-1)[test.token_labels != tr.IGNORE]
-    rows.append({"backbone": name, "method": "BiGRU on last layer", "f1": tr.f1(pred, y_test),
-                 "seconds": seconds, "trainable": sum(p.numel() for p in gru.parameters())})
+    for seed in range(seeds):
+        gru, seconds = _timed(lambda seed=seed: tr.fit_bigru(s_train, train.token_labels, epochs=6, seed=seed))
+        with torch.no_grad():
+            logits = gru(s_test)
+        pred = logits.argmax(-1)[test.token_labels != tr.IGNORE]
+        rows.append({"backbone": name, "method": "BiGRU on last layer", "seed": seed, "f1": tr.f1(pred, y_test),
+                     "seconds": seconds, "trainable": sum(p.numel() for p in gru.parameters())})
     rows.append({"backbone": name, "method": "feature extraction", "seconds": extract})
     return rows
 
 
-def finetune_rows(train: tr.Batch, test: tr.Batch, windows: torch.Tensor) -> list[dict]:
+def finetune_rows(train: tr.Batch, test: tr.Batch, windows: torch.Tensor, seeds: int = 1) -> list[dict]:
     """Fine-tuning, plain and with discriminative rates, and from random init; with the LM loss before/after."""
     rows = []
     plans = [("pretrained", "fine-tune", 1.0), ("pretrained", "fine-tune, discriminative", 2.6),
              ("random", "fine-tune", 1.0)]
-    for name, method, decay in plans:
-        backbone = copy.deepcopy(backbones()[name][0])
-        before = lm_eval.estimate_loss(backbone, windows)
-        classifier = ft.Classifier(backbone, 2, token_level=True)
-        stats = ft.fine_tune(classifier, train, decay=decay, seed=0, **FINETUNE)
-        rows.append({"backbone": name, "method": method, "f1": tr.f1(ft.predict(classifier, test),
-                                                                    tr.scored_labels(test)),
-                     "seconds": stats["seconds"], "seconds_per_epoch": stats["seconds_per_epoch"],
-                     "trainable": ft.trainable_parameters(classifier), "lm_loss_before": before,
-                     "lm_loss_after": lm_eval.estimate_loss(backbone, windows)})
-        print(json.dumps(rows[-1]), flush=True)
+    for seed in range(seeds):
+        for name, method, decay in plans:
+            rows.append(_finetune_row(name, method, decay, seed, train, test, windows))
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def _finetune_row(name: str, method: str, decay: float, seed: int, train: tr.Batch, test: tr.Batch,
+                  windows: torch.Tensor) -> dict:
+    backbone = copy.deepcopy(backbones()[name][0])
+    before = lm_eval.estimate_loss(backbone, windows)
+    classifier = ft.Classifier(backbone, 2, token_level=True)
+    stats = ft.fine_tune(classifier, train, decay=decay, seed=seed, **FINETUNE)
+    return {"backbone": name, "method": method, "seed": seed,
+            "f1": tr.f1(ft.predict(classifier, test), tr.scored_labels(test)),
+            "seconds": stats["seconds"], "seconds_per_epoch": stats["seconds_per_epoch"],
+            "trainable": ft.trainable_parameters(classifier), "lm_loss_before": before,
+            "lm_loss_after": lm_eval.estimate_loss(backbone, windows)}
+
+
+def curve_rows(train: tr.Batch, test: tr.Batch, sizes=CURVE_SIZES, seeds: int = 1) -> list[dict]:
+    """The token task with fewer labels: the BiGRU on frozen last-layer states and plain fine-tuning, for both
+    backbones, on ``n`` training texts drawn with each seed (the main rows use every training text)."""
+    rows, y_test = [], tr.scored_labels(test)
+    states = {name: (token_states(model, train, -1), token_states(model, test, -1))
+              for name, (model, _) in backbones().items()}
+    for n in sizes:
+        for seed in range(seeds):
+            pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:n]
+            subset = train.select(pick)
+            for name, (model, _) in backbones().items():
+                s_train, s_test = states[name]
+                gru = tr.fit_bigru(s_train[pick], subset.token_labels, epochs=6, seed=seed)
+                with torch.no_grad():
+                    pred = gru(s_test).argmax(-1)[test.token_labels != tr.IGNORE]
+                rows.append({"backbone": name, "method": "BiGRU on last layer", "n": n, "seed": seed,
+                             "f1": tr.f1(pred, y_test)})
+                classifier = ft.Classifier(copy.deepcopy(model), 2, token_level=True)
+                ft.fine_tune(classifier, subset, seed=seed, **FINETUNE)
+                rows.append({"backbone": name, "method": "fine-tune", "n": n, "seed": seed,
+                             "f1": tr.f1(ft.predict(classifier, test), y_test)})
+                print(json.dumps(rows[-2:]), flush=True)
     return rows
 
 
@@ -117,30 +153,61 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of the BiGRU and fine-tuning rows")
     args = parser.parse_args(argv)
+    positive_int(args.seeds, "seeds")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     train, test = param_batches()
     rows = []
     for name, (model, _) in backbones().items():
-        rows += frozen_rows(name, model, train, test)
+        rows += frozen_rows(name, model, train, test, args.seeds)
         print(json.dumps(rows[-6:]), flush=True)
     _, tokenizer = backbones()["pretrained"]
     valid = lm_eval.tokenize_cached(data.pretraining_texts("valid"), tokenizer, data.cache_dir())
     windows = lm_eval.eval_windows(valid, backbones()["pretrained"][0].config.block_size, LM_EVAL_TOKENS)
-    rows += finetune_rows(train, test, windows)
+    rows += finetune_rows(train, test, windows, args.seeds)
+    curves = curve_rows(train, test, CURVE_SIZES, args.seeds)
     manifest = {"name": "transfer-regimes", "command": "python -m companion.transfer_regimes " + " ".join(
         argv if argv is not None else sys.argv[1:]), "seconds": round(time.perf_counter() - start, 1),
-        "finetune": FINETUNE, "max_tokens": MAX_TOKENS, "lm_eval_tokens": LM_EVAL_TOKENS,
+        "seeds": args.seeds, "curve_sizes": list(CURVE_SIZES), "finetune": FINETUNE, "max_tokens": MAX_TOKENS, "lm_eval_tokens": LM_EVAL_TOKENS,
         "train_texts": len(train), "test_texts": len(test), "test_words": int(len(tr.scored_labels(test))),
         "python_version": platform.python_version(), "torch_version": torch.__version__}
-    folders.write_folder(args.out, manifest, files={"rows.json": json.dumps(rows, indent=0)})
+    folders.write_folder(args.out, manifest, files={"rows.json": json.dumps(rows, indent=0),
+                                                    "curves.json": json.dumps(curves, indent=0)})
 
 
 def load_results(folder=None) -> tuple[dict, list[dict]]:
     """The shipped comparison: (manifest, rows), checksums verified."""
     found = folders.read_folder(folder if folder is not None else folders.shipped("results", "transfer-regimes"))
     return found.manifest, json.loads(found.files["rows.json"])
+
+
+def load_curves(folder=None) -> list[dict]:
+    """The shipped learning-curve rows of the token task (`curve_rows`), checksums verified."""
+    found = folders.read_folder(folder if folder is not None else folders.shipped("results", "transfer-regimes"))
+    return json.loads(found.files["curves.json"])
+
+
+def summary(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """(backbone, method) -> that method's numbers averaged over its seeds, plus ``f1_spread`` (population
+    standard deviation of F1 over seeds; 0 for the deterministic rows) and ``seeds`` (how many rows)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["backbone"], r["method"]), []).append(r)
+    table = {}
+    for key, group in groups.items():
+        merged = dict(group[0])
+        merged.pop("seed", None)
+        for field, value in group[0].items():
+            if isinstance(value, (int, float)) and field not in ("seed", "layer", "trainable"):
+                merged[field] = sum(r[field] for r in group) / len(group)
+        if "f1" in merged:
+            mean = merged["f1"]
+            merged["f1_spread"] = (sum((r["f1"] - mean) ** 2 for r in group) / len(group)) ** 0.5
+        merged["seeds"] = len(group)
+        table[key] = merged
+    return table
 
 
 if __name__ == "__main__":

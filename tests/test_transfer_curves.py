@@ -37,6 +37,34 @@ def test_shipped_regimes_rows_cover_both_backbones_and_every_method():
     assert manifest["command"].startswith("python -m companion.transfer_regimes")
 
 
+def test_regimes_summary_averages_seeded_rows_and_keeps_the_others():
+    rows = [{"backbone": "pretrained", "method": "fine-tune", "seed": s, "f1": f, "seconds": 10.0 * (s + 1),
+             "trainable": 7, "lm_loss_before": 4.0, "lm_loss_after": a} for s, f, a in [(0, 0.4, 6.0), (1, 0.5, 7.0)]]
+    rows.append({"backbone": "random", "method": "layer 2", "layer": 2, "f1": 0.25, "seconds": 1.0, "trainable": 514})
+    table = rg.summary(rows)
+    ft_row = table[("pretrained", "fine-tune")]
+    assert ft_row["seeds"] == 2 and "seed" not in ft_row and ft_row["trainable"] == 7
+    assert abs(ft_row["f1"] - 0.45) < 1e-12 and abs(ft_row["f1_spread"] - 0.05) < 1e-12
+    assert ft_row["seconds"] == 15.0 and ft_row["lm_loss_after"] == 6.5 and ft_row["lm_loss_before"] == 4.0
+    assert table[("random", "layer 2")] == {"backbone": "random", "method": "layer 2", "layer": 2, "f1": 0.25,
+                                            "seconds": 1.0, "trainable": 514, "f1_spread": 0.0, "seeds": 1}
+
+
+def test_shipped_regimes_have_three_seeds_where_randomness_enters():
+    manifest, rows = rg.load_results()
+    table = rg.summary(rows)
+    assert manifest["seeds"] == 3
+    for key in [("pretrained", "fine-tune"), ("pretrained", "fine-tune, discriminative"), ("random", "fine-tune"),
+                ("pretrained", "BiGRU on last layer"), ("random", "BiGRU on last layer")]:
+        assert table[key]["seeds"] == 3, key
+    assert table[("pretrained", "layer 4")]["seeds"] == 1
+    curves = rg.load_curves()
+    assert {(r["backbone"], r["method"], r["n"], r["seed"]) for r in curves} == {
+        (b, m, n, s) for b in ("pretrained", "random") for m in ("BiGRU on last layer", "fine-tune")
+        for n in manifest["curve_sizes"] for s in range(3)}
+    assert all(0 <= r["f1"] <= 1 for r in curves) and manifest["curve_sizes"] == list(rg.CURVE_SIZES)
+
+
 def test_token_states_are_one_layer_with_padding_zeroed():
     model = GPT(GPTConfig(vocab_size=32, block_size=8, n_layer=2, n_head=2, n_embd=8), seed=0).eval()
     batch = tr.Batch(torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([[True] * 3, [True, True, False]]))
