@@ -67,6 +67,15 @@ def _timed(fn):
     return result, time.perf_counter() - start
 
 
+def bigru_f1(s_train: torch.Tensor, train: tr.Batch, s_test: torch.Tensor, test: tr.Batch,
+             seed: int) -> tuple[float, int]:
+    """(test F1, trainable parameters) of a BiGRU tagger trained on frozen token states (`token_states`)."""
+    gru = tr.fit_bigru(s_train, train.token_labels, epochs=6, seed=seed)
+    with torch.no_grad():
+        pred = gru(s_test).argmax(-1)[test.token_labels != tr.IGNORE]
+    return tr.f1(pred, tr.scored_labels(test)), sum(p.numel() for p in gru.parameters())
+
+
 def frozen_rows(name: str, model: GPT, train: tr.Batch, test: tr.Batch, seeds: int = 1) -> list[dict]:
     """Probe F1 by layer, concat of the last four, scalar mix and the BiGRU, on frozen features."""
     (f_train, f_test), extract = _timed(lambda: (tr.features(model, train), tr.features(model, test)))
@@ -89,12 +98,9 @@ def frozen_rows(name: str, model: GPT, train: tr.Batch, test: tr.Batch, seeds: i
                  "weights": [round(w, 4) for w in mix.weights().tolist()]})
     s_train, s_test = token_states(model, train, -1), token_states(model, test, -1)
     for seed in range(seeds):
-        gru, seconds = _timed(lambda seed=seed: tr.fit_bigru(s_train, train.token_labels, epochs=6, seed=seed))
-        with torch.no_grad():
-            logits = gru(s_test)
-        pred = logits.argmax(-1)[test.token_labels != tr.IGNORE]
-        rows.append({"backbone": name, "method": "BiGRU on last layer", "seed": seed, "f1": tr.f1(pred, y_test),
-                     "seconds": seconds, "trainable": sum(p.numel() for p in gru.parameters())})
+        (f1, trainable), seconds = _timed(lambda seed=seed: bigru_f1(s_train, train, s_test, test, seed))
+        rows.append({"backbone": name, "method": "BiGRU on last layer", "seed": seed, "f1": f1,
+                     "seconds": seconds, "trainable": trainable})
     rows.append({"backbone": name, "method": "feature extraction", "seconds": extract})
     return rows
 
@@ -136,11 +142,8 @@ def curve_rows(train: tr.Batch, test: tr.Batch, sizes=CURVE_SIZES, seeds: int = 
             subset = train.select(pick)
             for name, (model, _) in backbones().items():
                 s_train, s_test = states[name]
-                gru = tr.fit_bigru(s_train[pick], subset.token_labels, epochs=6, seed=seed)
-                with torch.no_grad():
-                    pred = gru(s_test).argmax(-1)[test.token_labels != tr.IGNORE]
                 rows.append({"backbone": name, "method": "BiGRU on last layer", "n": n, "seed": seed,
-                             "f1": tr.f1(pred, y_test)})
+                             "f1": bigru_f1(s_train[pick], subset, s_test, test, seed)[0]})
                 classifier = ft.Classifier(copy.deepcopy(model), 2, token_level=True)
                 ft.fine_tune(classifier, subset, seed=seed, **FINETUNE)
                 rows.append({"backbone": name, "method": "fine-tune", "n": n, "seed": seed,
