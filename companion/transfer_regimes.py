@@ -117,23 +117,28 @@ def finetune_rows(train: tr.Batch, test: tr.Batch, windows: torch.Tensor, seeds:
     return rows
 
 
+def fine_tune_f1(model: GPT, train: tr.Batch, test: tr.Batch, seed: int,
+                 decay: float = 1.0) -> tuple[float, dict, ft.Classifier]:
+    """Fine-tune a copy of ``model`` on the token task: (test F1, `fine_tune`'s stats, the classifier)."""
+    classifier = ft.Classifier(copy.deepcopy(model), 2, token_level=True)
+    stats = ft.fine_tune(classifier, train, decay=decay, seed=seed, **FINETUNE)
+    return tr.f1(ft.predict(classifier, test), tr.scored_labels(test)), stats, classifier
+
+
 def _finetune_row(name: str, method: str, decay: float, seed: int, train: tr.Batch, test: tr.Batch,
                   windows: torch.Tensor) -> dict:
-    backbone = copy.deepcopy(backbones()[name][0])
-    before = lm_eval.estimate_loss(backbone, windows)
-    classifier = ft.Classifier(backbone, 2, token_level=True)
-    stats = ft.fine_tune(classifier, train, decay=decay, seed=seed, **FINETUNE)
-    return {"backbone": name, "method": method, "seed": seed,
-            "f1": tr.f1(ft.predict(classifier, test), tr.scored_labels(test)),
+    model = backbones()[name][0]
+    f1, stats, classifier = fine_tune_f1(model, train, test, seed, decay)
+    return {"backbone": name, "method": method, "seed": seed, "f1": f1,
             "seconds": stats["seconds"], "seconds_per_epoch": stats["seconds_per_epoch"],
-            "trainable": ft.trainable_parameters(classifier), "lm_loss_before": before,
-            "lm_loss_after": lm_eval.estimate_loss(backbone, windows)}
+            "trainable": ft.trainable_parameters(classifier), "lm_loss_before": lm_eval.estimate_loss(model, windows),
+            "lm_loss_after": lm_eval.estimate_loss(classifier.backbone, windows)}
 
 
 def curve_rows(train: tr.Batch, test: tr.Batch, sizes=CURVE_SIZES, seeds: int = 1) -> list[dict]:
     """The token task with fewer labels: the BiGRU on frozen last-layer states and plain fine-tuning, for both
     backbones, on ``n`` training texts drawn with each seed (the main rows use every training text)."""
-    rows, y_test = [], tr.scored_labels(test)
+    rows = []
     states = {name: (token_states(model, train, -1), token_states(model, test, -1))
               for name, (model, _) in backbones().items()}
     for n in sizes:
@@ -144,10 +149,8 @@ def curve_rows(train: tr.Batch, test: tr.Batch, sizes=CURVE_SIZES, seeds: int = 
                 s_train, s_test = states[name]
                 rows.append({"backbone": name, "method": "BiGRU on last layer", "n": n, "seed": seed,
                              "f1": bigru_f1(s_train[pick], subset, s_test, test, seed)[0]})
-                classifier = ft.Classifier(copy.deepcopy(model), 2, token_level=True)
-                ft.fine_tune(classifier, subset, seed=seed, **FINETUNE)
                 rows.append({"backbone": name, "method": "fine-tune", "n": n, "seed": seed,
-                             "f1": tr.f1(ft.predict(classifier, test), y_test)})
+                             "f1": fine_tune_f1(model, subset, test, seed)[0]})
                 print(json.dumps(rows[-2:]), flush=True)
     return rows
 
