@@ -1,6 +1,6 @@
 """A small decoder-only transformer (GPT), readable top to bottom.
 
-Pre-LayerNorm blocks, learned absolute positions, causal self-attention through
+Pre-LayerNorm blocks, learned absolute positions (or rotary ones), causal self-attention through
 ``F.scaled_dot_product_attention`` and an output layer that shares its weights
 with the token embedding (weight tying). ``forward`` returns logits for every
 position; ``decode_step`` adds incremental decoding with a key/value cache:
@@ -37,12 +37,20 @@ class GPTConfig:
     n_embd: int = 256
     dropout: float = 0.0
     bias: bool = True
+    # "learned": a table of absolute positions added to the tokens (GPT-2, GPT-3); "rotary": no table, queries
+    # and keys rotated by their positions (RoPE), so attention scores depend on distance only
+    position: str = "learned"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             positive_int(getattr(self, name), name)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd must be divisible by n_head, got n_embd={self.n_embd}, n_head={self.n_head}")
+        if self.position not in ("learned", "rotary"):
+            raise ValueError(f"position must be 'learned' or 'rotary', got {self.position!r}")
+        if self.position == "rotary" and (self.n_embd // self.n_head) % 2:
+            raise ValueError(f"position='rotary' needs an even head size n_embd / n_head, "
+                             f"got {self.n_embd} / {self.n_head}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -78,6 +86,27 @@ class KVCache:
                        [v.index_select(0, index) for v in self.values])
 
 
+def rotary_tables(head_dim: int, length: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin, each (length, head_dim), of the rotary angles ``p * base ** (-2i / head_dim)``.
+
+    Position p turns the pair of channels (i, i + head_dim / 2) by its i-th angle, so each angle is listed twice.
+    """
+    inverse_frequencies = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(length, dtype=torch.float32), inverse_frequencies)
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding (Su et al. 2021) of ``x`` (..., T, head_dim) with the tables of its T positions.
+
+    A query at position m and a key at position n rotated this way have the dot product of the unrotated
+    pair turned by (m - n) angles: it depends on their distance only.
+    """
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -86,13 +115,26 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
+        self.rotary = config.position == "rotary"
+        if self.rotary:  # not saved: the tables follow from the config
+            cos, sin = rotary_tables(config.n_embd // config.n_head, config.block_size)
+            self.register_buffer("cos", cos, persistent=False)
+            self.register_buffer("sin", sin, persistent=False)
+
+    def heads(self, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values (B, n_head, T, head_dim) of ``x`` (B, T, C) at positions start, start + 1, ..."""
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if self.rotary:
+            cos, sin = self.cos[start: start + T], self.sin[start: start + T]
+            q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        return q, k, v
 
     def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)
-        # (B, T, C) -> (B, n_head, T, head_dim)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        q, k, v = self.heads(x, 0 if past is None else past[0].shape[2])  # cached keys are already rotated
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
@@ -145,7 +187,7 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.position == "learned" else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
@@ -175,7 +217,7 @@ class GPT(nn.Module):
         embedding, because it is also the output layer.
         """
         n = sum(p.numel() for p in self.parameters())
-        return n - self.wpe.weight.numel() if non_embedding else n
+        return n - self.wpe.weight.numel() if non_embedding and self.wpe is not None else n
 
     def _check_idx(self, idx: torch.Tensor, past_length: int = 0) -> None:
         if idx.dim() != 2 or idx.dtype != torch.long:
@@ -190,8 +232,10 @@ class GPT(nn.Module):
         """The final hidden state (before ``ln_f``) and the new cache; ``states`` collects every layer's."""
         past_length = 0 if cache is None else cache.length
         self._check_idx(idx, past_length)
-        positions = torch.arange(past_length, past_length + idx.shape[1], device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(positions))
+        x = self.wte(idx)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(past_length, past_length + idx.shape[1], device=idx.device))
+        x = self.drop(x)
         keys, values = [], []
         for i, block in enumerate(self.blocks):
             if states is not None:
@@ -207,7 +251,7 @@ class GPT(nn.Module):
     def hidden_states(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """The residual stream after each stage: ``n_layer + 1`` tensors of shape (batch, time, n_embd).
 
-        Index 0 is the token plus position embedding, index ``i`` the output of block ``i`` (before the
+        Index 0 is the token plus position embedding (the token embedding alone with rotary positions), index ``i`` the output of block ``i`` (before the
         final layer norm), so ``lm_head(ln_f(hidden_states(idx)[-1]))`` equals ``model(idx)``. One forward
         pass yields them all.
         """

@@ -92,11 +92,8 @@ def attention_patterns(model: GPT, idx: torch.Tensor) -> list[torch.Tensor]:
     T = idx.shape[1]
     causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
     for block, x in zip(model.blocks, states, strict=False):
-        attn = block.attn
-        B, _, C = x.shape
-        q, k, _ = attn.qkv(block.ln_1(x)).split(C, dim=2)
-        q, k = (t.view(B, T, attn.n_head, C // attn.n_head).transpose(1, 2) for t in (q, k))
-        scores = (q @ k.transpose(-1, -2)) / (C // attn.n_head) ** 0.5
+        q, k, _ = block.attn.heads(block.ln_1(x))
+        scores = (q @ k.transpose(-1, -2)) / q.shape[-1] ** 0.5
         patterns.append(scores.masked_fill(~causal, float("-inf")).softmax(dim=-1))
     return patterns
 

@@ -98,12 +98,20 @@ def get_batch(ids: np.ndarray, step: int, config: TrainConfig, rows: slice = sli
 
 def _shard(batch: tuple[torch.Tensor, torch.Tensor], config: TrainConfig, rows: slice
            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check a batch source's global batch and keep this process's rows."""
+    """Check a batch source's global batch and keep this process's rows (``rows`` of a full-length batch).
+
+    The windows may be shorter than ``block_size`` (a short-context warm-up): a length T that divides it,
+    with block_size / T times as many rows, so a step holds the same number of tokens.
+    """
     x, y = batch
-    expected = (config.batch_size, config.model.block_size)
-    if tuple(x.shape) != expected or tuple(y.shape) != expected or x.dtype != torch.long:
-        raise ValueError(f"batches(step) must return two LongTensors of shape {expected}, "
+    T = x.shape[-1] if x.dim() == 2 else 0
+    factor = config.model.block_size // T if T and config.model.block_size % T == 0 else 0
+    expected = (config.batch_size * factor, T)
+    if not factor or tuple(x.shape) != expected or tuple(y.shape) != expected or x.dtype != torch.long:
+        raise ValueError(f"batches(step) must return two LongTensors of shape (batch_size * block_size / T, T) "
+                         f"for a T that divides block_size={config.model.block_size}, batch_size={config.batch_size}, "
                          f"got {x.dtype} {tuple(x.shape)} and {tuple(y.shape)}")
+    rows = slice(rows.start * factor, rows.stop * factor)
     return x[rows], y[rows]
 
 
@@ -135,7 +143,7 @@ def train(config: TrainConfig, train_ids: np.ndarray, valid_ids: np.ndarray, out
     """Train (or resume) a GPT; checkpoints go to ``out``. Returns the model and the loss history.
 
     ``batches(step)`` returns the global batch ``(inputs, targets)`` of a step, two LongTensors
-    ``(batch_size, block_size)``; the default draws random windows of ``train_ids`` (`get_batch`). A batch
+    ``(batch_size, block_size)``, or the same tokens in shorter windows (see `_shard`); the default draws random windows of ``train_ids`` (`get_batch`). A batch
     source that depends only on the step keeps resuming exact; it can mix text with synthetic sequences.
     ``train_ids`` and ``valid_ids`` are the text whose loss is logged every ``eval_every`` steps;
     ``metrics(model)``, if given, adds its entries to each logged record (the model is in eval mode then).

@@ -52,7 +52,7 @@ def layer_groups(classifier: Classifier) -> list[list[nn.Parameter]]:
     blocks = list(gpt.blocks)
     groups.append(list(blocks[-1].parameters()) + list(gpt.ln_f.parameters()))
     groups += [list(block.parameters()) for block in reversed(blocks[:-1])]
-    groups.append(list(gpt.wte.parameters()) + list(gpt.wpe.parameters()))
+    groups.append(list(gpt.wte.parameters()) + (list(gpt.wpe.parameters()) if gpt.wpe is not None else []))
     return groups
 
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.gpt import GPT, GPTConfig, KVCache, lm_loss
+from companion.gpt import GPT, GPTConfig, KVCache, lm_loss, rotary_tables, rotate
 
 CONFIG = GPTConfig(vocab_size=97, block_size=24, n_layer=2, n_head=4, n_embd=32)
 
@@ -166,6 +166,8 @@ def test_bad_inputs_raise():
     ({"n_layer": 0}, "n_layer must be an int >= 1, got 0"),
     ({"vocab_size": 2.5}, "vocab_size must be an int >= 1"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+    ({"position": "sinusoidal"}, "position must be 'learned' or 'rotary', got 'sinusoidal'"),
+    ({"n_embd": 12, "n_head": 4, "position": "rotary"}, "needs an even head size n_embd / n_head, got 12 / 4"),
 ])
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -200,3 +202,45 @@ def test_hidden_states_are_every_stage_of_the_residual_stream():
 def test_config_refuses_non_counts(count):
     with pytest.raises(ValueError, match=r"n_layer must be an int >= 1"):
         GPTConfig(n_layer=count)
+
+
+ROTARY = GPTConfig(vocab_size=97, block_size=24, n_layer=2, n_head=4, n_embd=32, position="rotary")
+
+
+def test_rotate_matches_transformers_llama():
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
+
+    head_dim, T = 8, 24
+    config = LlamaConfig(hidden_size=32, num_attention_heads=4, max_position_embeddings=T, rope_theta=10000.0)
+    q, k = torch.randn(2, 2, 4, T, head_dim, generator=torch.Generator().manual_seed(0))
+    cos_hf, sin_hf = LlamaRotaryEmbedding(config)(q, torch.arange(T)[None])
+    cos, sin = rotary_tables(head_dim, T)
+    torch.testing.assert_close(cos, cos_hf[0])
+    torch.testing.assert_close(sin, sin_hf[0])
+    q_hf, k_hf = apply_rotary_pos_emb(q, k, cos_hf, sin_hf)
+    torch.testing.assert_close(rotate(q, cos, sin), q_hf)
+    torch.testing.assert_close(rotate(k, cos, sin), k_hf)
+
+
+def test_rotary_scores_depend_on_distance_only():
+    cos, sin = rotary_tables(8, 30)
+    q, k = torch.randn(2, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def score(m: int, n: int) -> float:
+        return (rotate(q, cos[m].double(), sin[m].double()) @ rotate(k, cos[n].double(), sin[n].double())).item()
+
+    assert score(5, 2) == pytest.approx(score(20, 17), abs=1e-6) == pytest.approx(score(3, 0), abs=1e-6)
+    assert abs(score(5, 2) - score(5, 3)) > 1e-3  # a different distance, a different score
+
+
+def test_rotary_model_has_no_position_table_and_its_cache_matches_the_full_pass():
+    model = make_model(ROTARY, seed=3)
+    assert model.wpe is None and not any("wpe" in k or "cos" in k for k in model.state_dict())
+    idx = random_ids(2, ROTARY.block_size, seed=4)
+    logits, cache = model.decode_step(idx[:, :7])
+    for lo, hi in ((7, 8), (8, 15), (15, 24)):
+        step, cache = model.decode_step(idx[:, lo:hi], cache)
+        logits = torch.cat([logits, step], dim=1)
+    torch.testing.assert_close(logits, model(idx), rtol=0, atol=1e-5)
+    assert model.num_parameters(non_embedding=True) == model.num_parameters()

@@ -167,8 +167,9 @@ def test_greedy_answer_and_exact_match_agree_on_a_hand_built_model():
     assert icl.word_task_accuracy(model, tok, "cycle_letters", 2, words=words, n=10) < 1.0
 
 
-def _tiny_gpt():
-    return GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=32), seed=0).eval()
+def _tiny_gpt(position="learned"):
+    return GPT(GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, n_embd=32, position=position),
+               seed=0).eval()
 
 
 def test_exact_match_equals_greedy_decoding_on_a_random_gpt():
@@ -183,8 +184,9 @@ def test_exact_match_equals_greedy_decoding_on_a_random_gpt():
         assert icl.exact_match(model, tok, [prompt], [answer + "q"]) == [False]
 
 
-def test_shared_prefix_scores_equal_full_prompts():
-    model = _tiny_gpt()
+@pytest.mark.parametrize("position", ["learned", "rotary"])  # the shipped byte models are rotary
+def test_shared_prefix_scores_equal_full_prompts(position):
+    model = _tiny_gpt(position)
     prefix = list(b"ab = ba\ncd = dc\n")
     continuations = [list(b"ef = fe\n"), list(b"x"), list(b"ghi = ihg\n")]
     shared = icl.score_continuations(model, prefix, continuations)

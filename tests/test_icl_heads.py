@@ -65,12 +65,14 @@ def test_in_context_learning_score_is_negative_for_a_copier():
         icl.in_context_learning_score(Uniform(256), windows, early=10, late=80)
 
 
-def _gpt(seed: int = 0) -> GPT:
-    return GPT(GPTConfig(vocab_size=64, block_size=32, n_layer=2, n_head=2, n_embd=16), seed=seed).eval()
+def _gpt(position: str = "learned", seed: int = 0) -> GPT:
+    config = GPTConfig(vocab_size=64, block_size=32, n_layer=2, n_head=2, n_embd=16, position=position)
+    return GPT(config, seed=seed).eval()
 
 
-def test_attention_patterns_reproduce_the_attention_output():
-    model = _gpt()
+@pytest.mark.parametrize("position", ["learned", "rotary"])
+def test_attention_patterns_reproduce_the_attention_output(position):
+    model = _gpt(position)
     idx = torch.randint(0, 64, (2, 12), generator=torch.Generator().manual_seed(0))
     patterns = icl.attention_patterns(model, idx)
     states = model.hidden_states(idx)

@@ -227,9 +227,18 @@ def test_a_batch_source_replaces_the_corpus_and_metrics_join_the_history(tmp_pat
     assert accuracy > 0.9
 
 
-def test_a_batch_source_of_the_wrong_shape_is_refused(tmp_path):
-    config = T.PRESETS["test"]
+@pytest.mark.parametrize("shape", [(2, 3), (8, 16), (32, 8, 1)])
+def test_a_batch_source_of_the_wrong_shape_is_refused(tmp_path, shape):
+    config = T.PRESETS["test"]  # batch 8, block 32: (8, 32), (16, 16) or (32, 8) would be right
     text = np.zeros(200, dtype=np.uint16)
-    wrong = lambda step: (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3, dtype=torch.long))  # noqa: E731
-    with pytest.raises(ValueError, match=r"batches\(step\) must return two LongTensors of shape \(8, 32\)"):
+    wrong = lambda step: (torch.zeros(shape, dtype=torch.long), torch.zeros(shape, dtype=torch.long))  # noqa: E731
+    with pytest.raises(ValueError, match=r"batches\(step\) must return two LongTensors of shape "
+                                         r"\(batch_size \* block_size / T, T\) for a T that divides block_size=32"):
         T.train(config, text, text, tmp_path, batches=wrong, device="cpu", show_progress=False)
+
+
+def test_short_windows_keep_the_tokens_per_step_and_shard_by_rows():
+    config = T.PRESETS["test"]
+    x = torch.arange(8 * 32).view(32, 8)
+    kept, _ = T._shard((x, x), config, slice(2, 4))  # rank 1 of 4 keeps rows 2, 3 of a full-length batch
+    assert torch.equal(kept, x[8:16])  # ... which are rows 8 .. 15 of windows four times shorter
