@@ -11,15 +11,15 @@ import torch
 
 from companion import icl, pretrained
 from companion.gpt import GPTConfig
-from companion.icl_train import CONFIG, HELD_OUT, MIX, Batches, _reproducing, episode, repeats
+from companion.icl_train import CONFIG, HELD_OUT, MIX, MODELS, Batches, Recipe, _reproducing, episode, repeats
 
 WORDS = ["objects", "example", "keyword", "strings", "numbers", "letters", "pattern"]
 
 
-def _batches(mix=MIX):
+def _batches(mix=MIX, **warm_up):
     config = replace(CONFIG, batch_size=6, model=replace(CONFIG.model, block_size=64))
     text = np.frombuffer(b"some corpus text, repeated. " * 50, dtype=np.uint8)
-    return Batches(config, text, {t: icl.usable_words(WORDS, t) for t in icl.TASKS}, mix)
+    return Batches(Recipe(config, mix, **warm_up), text, {t: icl.usable_words(WORDS, t) for t in icl.TASKS})
 
 
 def test_batches_depend_on_the_step_only():
@@ -43,6 +43,14 @@ def test_repeats_are_random_halves_followed_by_themselves():
     assert len(row) == 200 and min(row) >= 32
     # the row starts with some half h followed by h
     assert any(row[:n] == row[n: 2 * n] for n in range(8, 65))
+    short = repeats(33, 256, random.Random(2), shortest=4)  # a short row holds a whole repeat
+    assert any(short[:n] == short[n: 2 * n] for n in range(4, 17))
+
+
+def test_the_warm_up_cuts_the_same_tokens_into_short_windows():
+    batches = _batches({"repeat": 1.0}, short_window=16, short_steps=3)
+    assert batches(2)[0].shape == (24, 16) and batches(3)[0].shape == (6, 64)
+    assert all(recipe.config.model.position == "rotary" for recipe in MODELS.values())
 
 
 def test_reproducing_command_drops_resume_and_checkpoints():
@@ -75,4 +83,5 @@ def test_icl_gpt_word_task_results_are_what_the_model_gives():
 
 
 def test_gpt_config_of_the_presets_is_byte_level():
-    assert CONFIG.model == GPTConfig(vocab_size=256, block_size=512, n_layer=3, n_head=4, n_embd=64)
+    assert CONFIG.model == GPTConfig(vocab_size=256, block_size=512, n_layer=3, n_head=4, n_embd=64,
+                                     position="rotary")
