@@ -52,6 +52,8 @@ from companion.icl import (
 from companion.train import TrainConfig, train, write_model
 
 HELD_OUT = "anagrams2"
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How one model is trained: its config, the share of each row kind, and the short-context warm-up.
@@ -68,10 +70,10 @@ class Recipe:
 
 # Rotary positions and a short-context warm-up: the first steps see short windows, where a head that looks one
 # byte back is quick to learn, and rotary attention depends on distance only, so the heads learned there work at
-# every position of the full context. Learned positions would have to learn "one back" anew at every position
-# (measured on repeated sequences: the probe fell only to 0.89 in 1,750 steps with learned positions, to 0.11
-# with rotary ones, the same warm-up and data). The earlier icl-gpt, with learned positions and no warm-up,
-# answered none of the word tasks.
+# every position of the full context. Learned positions would have to learn "one back" anew at every position.
+# Measured with a 2-layer model on repeated random bytes and a 32-byte warm-up of 1,000 steps: the probe stood at
+# 0.89 after 1,750 steps with learned positions, and at 0.11 after 1,250 with rotary ones. The earlier icl-gpt,
+# with learned positions and no warm-up, answered none of the word tasks (0 % in every cell).
 MIX = {"episode": 0.6, "text": 0.15, "repeat": 0.25}
 CONFIG = TrainConfig(model=GPTConfig(vocab_size=256, block_size=512, n_layer=3, n_head=4, n_embd=64,
                                      position="rotary"),
