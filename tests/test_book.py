@@ -98,3 +98,21 @@ def test_no_repository_or_launch_buttons_while_the_url_is_a_placeholder():
         html = page.read_text(encoding="utf-8")
         for marker in ("github.com/OWNER", "mybinder.org", "colab.research", "repository-button", "issues-button"):
             assert marker not in html, f"{page.relative_to(HTML)} shows {marker}"
+
+
+GLUED = HTML.parent / "jupyter_execute"  # every page's glued values, `<page>.glue.json`, from the last build
+
+
+@pytest.mark.skipif(not GLUED.exists(), reason="the book is not built (python3 make.py book)")
+def test_glued_numbers_are_plain_python_numbers():
+    """A numpy scalar is glued as ``np.float64(...)``, which a ``{glue:text}`` format such as ``:.2f`` cannot
+    parse: the page shows nothing where the number belongs, and the build does not warn."""
+    import json
+
+    bad = []
+    for path in GLUED.rglob("*.glue.json"):
+        for name, output in json.loads(path.read_text(encoding="utf-8")).items():
+            plain = "".join(output.get("data", {}).get("text/plain", ""))
+            if re.match(r"np\.\w+\(", plain):
+                bad.append(f"{path.name}: {name} = {plain}")
+    assert not bad, f"glue these as float(...) or int(...): {bad}"
