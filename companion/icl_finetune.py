@@ -69,7 +69,8 @@ def fine_tune(model: GPT, tokenizer, demos: Sequence[tuple[str, str]], *, steps:
     positive_int(steps, "steps")
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
-    inputs, targets = answer_batch(tokenizer, demos)
+    device = next(model.parameters()).device
+    inputs, targets = (t.to(device) for t in answer_batch(tokenizer, demos))
     tuned = copy.deepcopy(model).train()
     optimizer = torch.optim.AdamW(tuned.parameters(), lr=lr, weight_decay=0.0)
     for _ in range(steps):
