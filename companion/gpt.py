@@ -251,8 +251,8 @@ class GPT(nn.Module):
     def hidden_states(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """The residual stream after each stage: ``n_layer + 1`` tensors of shape (batch, time, n_embd).
 
-        Index 0 is the token plus position embedding (the token embedding alone with rotary positions), index ``i`` the output of block ``i`` (before the
-        final layer norm), so ``lm_head(ln_f(hidden_states(idx)[-1]))`` equals ``model(idx)``. One forward
+        Index 0 is the token plus position embedding (the token embedding alone with rotary positions),
+        index ``i`` the output of block ``i`` (before the final layer norm), so ``lm_head(ln_f(hidden_states(idx)[-1]))`` equals ``model(idx)``. One forward
         pass yields them all.
         """
         states: list[torch.Tensor] = []

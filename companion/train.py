@@ -109,8 +109,8 @@ def _shard(batch: tuple[torch.Tensor, torch.Tensor], config: TrainConfig, rows: 
     expected = (config.batch_size * factor, T)
     if not factor or tuple(x.shape) != expected or tuple(y.shape) != expected or x.dtype != torch.long:
         raise ValueError(f"batches(step) must return two LongTensors of shape (batch_size * block_size / T, T) "
-                         f"for a T that divides block_size={config.model.block_size}, batch_size={config.batch_size}, "
-                         f"got {x.dtype} {tuple(x.shape)} and {tuple(y.shape)}")
+                         f"for a T that divides block_size={config.model.block_size}, "
+                         f"batch_size={config.batch_size}, got {x.dtype} {tuple(x.shape)} and {tuple(y.shape)}")
     rows = slice(rows.start * factor, rows.stop * factor)
     return x[rows], y[rows]
 
@@ -143,8 +143,9 @@ def train(config: TrainConfig, train_ids: np.ndarray, valid_ids: np.ndarray, out
     """Train (or resume) a GPT; checkpoints go to ``out``. Returns the model and the loss history.
 
     ``batches(step)`` returns the global batch ``(inputs, targets)`` of a step, two LongTensors
-    ``(batch_size, block_size)``, or the same tokens in shorter windows (see `_shard`); the default draws random windows of ``train_ids`` (`get_batch`). A batch
-    source that depends only on the step keeps resuming exact; it can mix text with synthetic sequences.
+    ``(batch_size, block_size)`` or the same tokens in shorter windows (see `_shard`); the default draws
+    random windows of ``train_ids`` (`get_batch`). A batch source that depends only on the step keeps resuming
+    exact; it can mix text with synthetic sequences.
     ``train_ids`` and ``valid_ids`` are the text whose loss is logged every ``eval_every`` steps;
     ``metrics(model)``, if given, adds its entries to each logged record (the model is in eval mode then).
 
