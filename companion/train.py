@@ -259,7 +259,7 @@ def _prepare_data(args, config: TrainConfig):
 def configure(preset: TrainConfig, args: argparse.Namespace) -> TrainConfig:
     """The preset with the command line's overrides (None means: keep the preset's value)."""
     model = {"n_layer": args.n_layer, "n_head": args.n_head, "n_embd": args.n_embd,
-             "block_size": args.block_size, "dropout": args.dropout}
+             "block_size": args.block_size, "dropout": args.dropout, "position": args.position}
     model = replace(preset.model, **{k: v for k, v in model.items() if v is not None})
     run = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "lr": args.lr,
            "eval_every": args.eval_every, "vocab_size": args.vocab_size}
@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     shape.add_argument("--block-size", type=int, help="context length in tokens")
     shape.add_argument("--vocab-size", type=int, help="vocabulary of the BPE tokenizer trained for the run")
     shape.add_argument("--dropout", type=float, help="dropout probability in [0, 1)")
+    shape.add_argument("--position", choices=("learned", "rotary"), help="absolute position table or rotary")
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--eval-every", type=int, help="steps between logged loss estimates")
     parser.add_argument("--threads", type=int, help="torch CPU threads (fewer can be faster on a busy machine)")

@@ -189,7 +189,17 @@ def test_cli_model_shape_flags_and_name(corpus, tmp_path):
     assert {k: manifest["model_config"][k] for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")} == \
         {"n_layer": 1, "n_head": 4, "n_embd": 24, "block_size": 16, "dropout": 0.0}
     assert manifest["model_config"]["vocab_size"] == 280
+    assert manifest["model_config"]["position"] == "learned"  # the default
     assert weights(out)["wte.weight"].shape == (280, 24)
+
+
+def test_cli_position_flag_trains_a_rotary_model_without_a_position_table(corpus, tmp_path):
+    out = tmp_path / "rotary"
+    T.main(cli_args(corpus, out, "--steps", "2", "--position", "rotary"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model_config"]["position"] == "rotary"
+    assert "--position rotary" in manifest["command"]
+    assert "wte.weight" in weights(out) and "wpe.weight" not in weights(out)
 
 
 @pytest.mark.parametrize("flags, message", [
