@@ -25,6 +25,9 @@ from torch import nn
 
 from companion.checks import positive_int
 
+POSITIONS = ("learned", "rotary")  # how GPTConfig.position encodes where a token is
+IGNORE = -100  # a target whose loss does not count (cross_entropy's ignore_index)
+
 
 @dataclass
 class GPTConfig:
@@ -39,14 +42,14 @@ class GPTConfig:
     bias: bool = True
     # "learned": a table of absolute positions added to the tokens (GPT-2, GPT-3); "rotary": no table, queries
     # and keys rotated by their positions (RoPE), so attention scores depend on distance only
-    position: str = "learned"
+    position: str = "learned"  # one of POSITIONS
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             positive_int(getattr(self, name), name)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd must be divisible by n_head, got n_embd={self.n_embd}, n_head={self.n_head}")
-        if self.position not in ("learned", "rotary"):
+        if self.position not in POSITIONS:
             raise ValueError(f"position must be 'learned' or 'rotary', got {self.position!r}")
         if self.position == "rotary" and (self.n_embd // self.n_head) % 2:
             raise ValueError(f"position='rotary' needs an even head size n_embd / n_head, "
@@ -252,8 +255,8 @@ class GPT(nn.Module):
         """The residual stream after each stage: ``n_layer + 1`` tensors of shape (batch, time, n_embd).
 
         Index 0 is the token plus position embedding (the token embedding alone with rotary positions),
-        index ``i`` the output of block ``i`` (before the final layer norm), so ``lm_head(ln_f(hidden_states(idx)[-1]))`` equals ``model(idx)``. One forward
-        pass yields them all.
+        index ``i`` the output of block ``i`` (before the final layer norm), so
+        ``lm_head(ln_f(hidden_states(idx)[-1]))`` equals ``model(idx)``. One forward pass yields them all.
         """
         states: list[torch.Tensor] = []
         self._run(idx, None, states)
@@ -281,7 +284,10 @@ class GPT(nn.Module):
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean next-token cross-entropy in nats; ``targets`` (B, T) holds the token after each position."""
+    """Mean next-token cross-entropy in nats; ``targets`` (B, T) holds the token after each position.
+
+    Positions whose target is `IGNORE` do not count.
+    """
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()  # the softmax over the vocabulary needs float32 precision
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)

@@ -19,14 +19,11 @@ import random
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from companion.checks import positive_int
-from companion.gpt import GPT
+from companion.gpt import GPT, IGNORE, lm_loss
 from companion.icl import exact_match
 from companion.icl_tasks import SEPARATOR, build_prompt, transform, usable_words
-
-IGNORE = -100  # the target of a position whose loss does not count (cross_entropy's ignore_index)
 
 
 def demonstrations(task: str, words: Sequence[str], rng: random.Random) -> list[tuple[str, str]]:
@@ -74,8 +71,7 @@ def fine_tune(model: GPT, tokenizer, demos: Sequence[tuple[str, str]], *, steps:
     tuned = copy.deepcopy(model).train()
     optimizer = torch.optim.AdamW(tuned.parameters(), lr=lr, weight_decay=0.0)
     for _ in range(steps):
-        logits = tuned(inputs)
-        loss = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE)
+        loss = lm_loss(tuned(inputs), targets)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

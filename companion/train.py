@@ -41,7 +41,7 @@ from companion.checkpoint import load_checkpoint, model_tensors, save_checkpoint
 from companion.checks import positive_int
 from companion.device import get_device
 from companion.folders import write_folder
-from companion.gpt import GPT, GPTConfig, lm_loss
+from companion.gpt import GPT, POSITIONS, GPTConfig, lm_loss
 from companion.lm_eval import estimate_loss, eval_windows, evaluate, tokenize_cached
 
 
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     shape.add_argument("--block-size", type=int, help="context length in tokens")
     shape.add_argument("--vocab-size", type=int, help="vocabulary of the BPE tokenizer trained for the run")
     shape.add_argument("--dropout", type=float, help="dropout probability in [0, 1)")
-    shape.add_argument("--position", choices=("learned", "rotary"), help="absolute position table or rotary")
+    shape.add_argument("--position", choices=POSITIONS, help="absolute position table or rotary")
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--eval-every", type=int, help="steps between logged loss estimates")
     parser.add_argument("--threads", type=int, help="torch CPU threads (fewer can be faster on a busy machine)")

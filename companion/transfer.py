@@ -29,7 +29,7 @@ from torch import nn
 from companion.checks import positive_int
 from companion.files import atomic_write, sha256_hex
 from companion.gpt import GPT
-from companion.transfer_heads import IGNORE as IGNORE
+from companion.gpt import IGNORE as IGNORE
 from companion.transfer_heads import BiGRUTagger as BiGRUTagger
 from companion.transfer_heads import LinearHead as LinearHead
 from companion.transfer_heads import ScalarMix as ScalarMix

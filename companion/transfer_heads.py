@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from companion.checks import positive_int
-
-IGNORE = -100  # the label of a token that is not scored
+from companion.gpt import IGNORE  # the label of a token that is not scored
 
 
 class LinearHead(nn.Module):
