@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -107,8 +108,6 @@ GLUED = HTML.parent / "jupyter_execute"  # every page's glued values, `<page>.gl
 def test_glued_numbers_are_plain_python_numbers():
     """A numpy scalar is glued as ``np.float64(...)``, which a ``{glue:text}`` format such as ``:.2f`` cannot
     parse: the page shows nothing where the number belongs, and the build does not warn."""
-    import json
-
     bad = []
     for path in GLUED.rglob("*.glue.json"):
         for name, output in json.loads(path.read_text(encoding="utf-8")).items():
