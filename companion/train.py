@@ -56,6 +56,7 @@ class TrainConfig:
     min_lr: float = 1e-4
     warmup_steps: int = 100
     weight_decay: float = 0.1
+    precision: str = "fp32"  # "bf16": matrix products in bfloat16 under autocast (weights stay float32)
     grad_clip: float = 1.0
     eval_every: int = 250
     eval_tokens: int = 32768  # tokens per loss estimate, from evenly spaced windows
@@ -64,10 +65,13 @@ class TrainConfig:
     vocab_size: int = 4096  # of the tokenizer trained for the run
 
 
+PRECISIONS = ("fp32", "bf16")
+
 PRESETS = {
-    # tiny-gpt: rotary positions and no dropout, 2,500 steps over about 2.3 epochs of text plus code
+    # tiny-gpt: rotary positions and no dropout, 4,500 steps over about 4.2 epochs of text plus code;
+    # bfloat16 products make a step about 1.8x faster on a CPU with AVX-512 BF16, so this fits an hour
     "tiny": TrainConfig(model=GPTConfig(block_size=256, n_layer=4, n_head=4, n_embd=256, dropout=0.0,
-                                        position="rotary"), steps=2500),
+                                        position="rotary"), steps=4500, precision="bf16"),
     "test": TrainConfig(model=GPTConfig(block_size=32, n_layer=2, n_head=2, n_embd=32), batch_size=8,
                         steps=30, warmup_steps=5, eval_every=10, eval_tokens=1024, checkpoint_every=5,
                         vocab_size=300),
@@ -189,7 +193,8 @@ def train(config: TrainConfig, train_ids: np.ndarray, valid_ids: np.ndarray, out
             group["lr"] = lr_at(step, config)
         x, y = get_batch(train_ids, step, config, shard) if batches is None else _shard(batches(step), config, shard)
         torch.manual_seed(config.seed * 1_000_003 + step * world + rank)  # dropout noise of this step
-        loss = lm_loss(net(x.to(device)), y.to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            loss = lm_loss(net(x.to(device)), y.to(device))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
@@ -264,12 +269,14 @@ def configure(preset: TrainConfig, args: argparse.Namespace) -> TrainConfig:
              "block_size": args.block_size, "dropout": args.dropout, "position": args.position}
     model = replace(preset.model, **{k: v for k, v in model.items() if v is not None})
     run = {"steps": args.steps, "batch_size": args.batch_size, "seed": args.seed, "lr": args.lr,
-           "eval_every": args.eval_every, "vocab_size": args.vocab_size}
+           "eval_every": args.eval_every, "vocab_size": args.vocab_size, "precision": args.precision}
     config = replace(preset, model=model, **{k: v for k, v in run.items() if v is not None})
     for name in ("steps", "batch_size", "eval_every", "vocab_size"):
         positive_int(getattr(config, name), name.replace("_", "-"))
     if not config.lr > 0:
         raise ValueError(f"lr must be > 0, got {config.lr}")
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     return config
 
 
@@ -298,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
     shape.add_argument("--dropout", type=float, help="dropout probability in [0, 1)")
     shape.add_argument("--position", choices=POSITIONS, help="absolute position table or rotary")
     parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="fp32, or bf16 autocast for the training steps (fast on CPUs with AVX-512 BF16)")
     parser.add_argument("--eval-every", type=int, help="steps between logged loss estimates")
     parser.add_argument("--threads", type=int, help="torch CPU threads (fewer can be faster on a busy machine)")
     parser.add_argument("--no-progress", action="store_true")

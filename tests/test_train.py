@@ -202,12 +202,35 @@ def test_cli_position_flag_trains_a_rotary_model_without_a_position_table(corpus
     assert "wte.weight" in weights(out) and "wpe.weight" not in weights(out)
 
 
+def test_bf16_precision_runs_the_steps_in_bfloat16_and_learns_like_fp32(tmp_path, monkeypatch):
+    ids = np.tile(np.arange(40), 50)  # a repeating pattern: loss falls fast
+    config = T.replace(T.PRESETS["test"], vocab_size=40, model=T.replace(T.PRESETS["test"].model, vocab_size=40))
+    dtypes, forward = [], GPT.forward
+
+    def recording_forward(self, *args, **kwargs):  # the autocast dtype of each training forward, if any
+        if self.training and torch.is_autocast_enabled("cpu"):
+            dtypes.append(torch.get_autocast_dtype("cpu"))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(GPT, "forward", recording_forward)
+    final = {}
+    for precision in T.PRECISIONS:
+        dtypes.clear()
+        _, history = T.train(T.replace(config, precision=precision), ids, ids, tmp_path / precision, device="cpu",
+                             show_progress=False)
+        final[precision] = history[-1]["train_loss"]
+        assert dtypes == ([torch.bfloat16] * config.steps if precision == "bf16" else [])
+    assert final["fp32"] < 0.85 * np.log(40)  # it learned: uniform guessing scores log 40
+    assert final["bf16"] == pytest.approx(final["fp32"], abs=0.02)
+
+
 @pytest.mark.parametrize("flags, message", [
     (("--n-head", "5"), "n_embd must be divisible by n_head"),
     (("--n-layer", "0"), "n_layer must be an int >= 1, got 0"),
     (("--steps", "0"), "steps must be an int >= 1, got 0"),
     (("--dropout", "1.5"), r"dropout must be in \[0, 1\), got 1.5"),
     (("--lr", "0"), "lr must be > 0, got 0.0"),
+    (("--precision", "fp16"), "argument --precision: invalid choice: 'fp16'"),
 ])
 def test_cli_rejects_bad_shapes_with_a_clear_message(corpus, tmp_path, capsys, flags, message):
     with pytest.raises(SystemExit):
