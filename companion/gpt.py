@@ -50,7 +50,7 @@ class GPTConfig:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd must be divisible by n_head, got n_embd={self.n_embd}, n_head={self.n_head}")
         if self.position not in POSITIONS:
-            raise ValueError(f"position must be 'learned' or 'rotary', got {self.position!r}")
+            raise ValueError(f"position must be {' or '.join(map(repr, POSITIONS))}, got {self.position!r}")
         if self.position == "rotary" and (self.n_embd // self.n_head) % 2:
             raise ValueError(f"position='rotary' needs an even head size n_embd / n_head, "
                              f"got {self.n_embd} / {self.n_head}")

@@ -44,6 +44,8 @@ from companion.folders import write_folder
 from companion.gpt import GPT, POSITIONS, GPTConfig, lm_loss
 from companion.lm_eval import estimate_loss, eval_windows, evaluate, tokenize_cached
 
+PRECISIONS = ("fp32", "bf16")  # float32 throughout, or bfloat16 autocast for the training steps
+
 
 @dataclass
 class TrainConfig:
@@ -64,8 +66,11 @@ class TrainConfig:
     seed: int = 0
     vocab_size: int = 4096  # of the tokenizer trained for the run
 
+    def __post_init__(self) -> None:
+        # checked here, not only on the command line: an unknown value would otherwise train in float32 silently
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
-PRECISIONS = ("fp32", "bf16")
 
 PRESETS = {
     # tiny-gpt: rotary positions and no dropout, 4,500 steps over about 4.2 epochs of text plus code;
@@ -275,8 +280,6 @@ def configure(preset: TrainConfig, args: argparse.Namespace) -> TrainConfig:
         positive_int(getattr(config, name), name.replace("_", "-"))
     if not config.lr > 0:
         raise ValueError(f"lr must be > 0, got {config.lr}")
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     return config
 
 

@@ -222,6 +222,8 @@ def test_bf16_precision_runs_the_steps_in_bfloat16_and_learns_like_fp32(tmp_path
         assert dtypes == ([torch.bfloat16] * config.steps if precision == "bf16" else [])
     assert final["fp32"] < 0.85 * np.log(40)  # it learned: uniform guessing scores log 40
     assert final["bf16"] == pytest.approx(final["fp32"], abs=0.02)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, got 'fp16'"):
+        T.replace(config, precision="fp16")
 
 
 @pytest.mark.parametrize("flags, message", [
